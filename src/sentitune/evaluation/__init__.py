@@ -1,0 +1,1 @@
+"""Evaluation: metrics, calibration, latency, per-source accuracy, charts and reports."""

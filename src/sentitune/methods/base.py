@@ -1,0 +1,106 @@
+"""The one interface every method implements.
+
+Modelled on scikit-learn estimators: ``fit`` on plain rows, ``predict`` / ``predict_proba`` on plain
+lists of strings. Each method only has to produce raw two-column scores (``logits``: column 0
+NEGATIVE, column 1 POSITIVE, any monotone scale whose softmax is a probability); calibration
+(temperature), label names and the result format live here once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from sentitune.artifact import LABELS, ArtifactMeta, write_meta
+from sentitune.errors import SentituneError
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def check_texts(texts: Sequence[str] | str) -> list[str]:
+    """Validate inference input: a non-empty list of non-blank strings."""
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise SentituneError(f"text {i} is {type(t).__name__}, expected a string")
+        if not t.strip():
+            raise SentituneError(f"text {i} is empty")
+    return texts
+
+
+class SentimentModel(ABC):
+    """Base class of every method. Subclasses set ``method`` and implement the abstract methods."""
+
+    method: ClassVar[str]
+    labels: tuple[str, ...] = LABELS
+
+    def __init__(self, meta: ArtifactMeta | None = None):
+        self.meta = meta or ArtifactMeta(method=self.method)
+
+    # --- what a method implements ---------------------------------------------------------------
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None) -> "SentimentModel":
+        """Train on rows with ``text`` and ``label`` (0/1). Returns self."""
+        raise SentituneError(f"method {self.method!r} is not trainable")
+
+    @abstractmethod
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Raw scores, shape (n, 2), before temperature."""
+
+    @abstractmethod
+    def save_weights(self, directory: Path) -> list[str]:
+        """Write weights/tokenizer into ``directory``; return the file names required to load."""
+
+    @classmethod
+    @abstractmethod
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "SentimentModel":
+        """Restore from a directory written by ``save``."""
+
+    # --- shared behaviour ----------------------------------------------------------------------
+    @property
+    def temperature(self) -> float:
+        return self.meta.temperature
+
+    def predict_proba(self, texts: Sequence[str] | str) -> np.ndarray:
+        texts = check_texts(texts)
+        if not texts:
+            return np.zeros((0, 2))
+        return softmax(np.asarray(self.logits(texts), dtype=np.float64) / self.temperature)
+
+    def predict(self, texts: Sequence[str] | str) -> list[str]:
+        return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=1)]
+
+    def predict_records(self, texts: Sequence[str] | str) -> list[dict]:
+        """``{"text", "label", "confidence", "probabilities"}`` per text, as the CLI and API print."""
+        texts = check_texts(texts)
+        proba = self.predict_proba(texts)
+        out = []
+        for text, p in zip(texts, proba):
+            k = int(p.argmax())
+            out.append(
+                {
+                    "text": text,
+                    "label": self.labels[k],
+                    "confidence": float(p[k]),
+                    "probabilities": {lab: float(v) for lab, v in zip(self.labels, p)},
+                }
+            )
+        return out
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.meta.files = self.save_weights(directory)
+        write_meta(directory, self.meta)
+        return directory
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_model={self.meta.base_model!r})"

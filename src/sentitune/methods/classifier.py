@@ -1,0 +1,177 @@
+"""`classifier`: sequence classification, full fine-tuning or LoRA.
+
+Works for BERT-style encoders (MiniLM, DistilBERT) and decoder LLMs with a classification head
+(Qwen3, Llama/SmolLM2, Gemma 3): decoders get a pad token so the head can find the last real token.
+With LoRA the artifact holds only the adapter and the new head (peft's ``modules_to_save``); the
+base model is named in ``sentitune.json`` and resolved on load. For inference the adapter is merged
+into the base weights, so a LoRA model runs exactly as fast as a fully fine-tuned one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+from sentitune.artifact import LABELS, ArtifactMeta
+from sentitune.config import TrainConfig
+from sentitune.errors import ArtifactError, SentituneError
+from sentitune.methods.base import SentimentModel, softmax
+from sentitune.zoo import resolve_model
+
+ADAPTER_FILES = ["adapter_config.json", "adapter_model.safetensors"]
+FULL_FILES = ["config.json", "model.safetensors"]
+UNKNOWN_WARN_FRACTION = 0.3
+
+
+def load_tokenizer(name_or_path: str):
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    if tokenizer.pad_token is None:  # decoder LLMs ship without one; the head needs it to find the last token
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def unknown_fraction(tokenizer, encodings: list[list[int]]) -> float:
+    """Share of (non-special) tokens that are the unknown token: high means the vocab can't read the text."""
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return 0.0  # byte-level BPE (Qwen, Llama) has no unknown token
+    special = set(tokenizer.all_special_ids) - {unk}
+    total = hits = 0
+    for ids in encodings:
+        for i in ids:
+            if i not in special:
+                total += 1
+                hits += i == unk
+    return hits / total if total else 0.0
+
+
+def warn_if_unreadable(tokenizer, encodings: list[list[int]], base_model: str | None) -> None:
+    frac = unknown_fraction(tokenizer, encodings)
+    if frac > UNKNOWN_WARN_FRACTION:
+        warnings.warn(
+            f"{frac:.0%} of tokens are unknown to the {base_model} tokenizer: it cannot read this text "
+            "(e.g. Chinese with an English vocabulary). Use a multilingual model or --method tfidf.",
+            stacklevel=3,
+        )
+
+
+class SequenceClassifier(SentimentModel):
+    method = "classifier"
+
+    def __init__(self, meta: ArtifactMeta | None = None, model=None, tokenizer=None, batch_size: int = 64):
+        super().__init__(meta)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+
+    # ------------------------------------------------------------------------------ building
+    @staticmethod
+    def _load_base(base: str, tokenizer) -> torch.nn.Module:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            resolve_model(base),
+            num_labels=2,
+            id2label=dict(enumerate(LABELS)),
+            label2id={label: i for i, label in enumerate(LABELS)},
+        )
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return model
+
+    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, truncation=True, max_length=self.meta.max_length)["input_ids"]
+
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
+        from datasets import Dataset
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        from sentitune.methods.trainer import class_weighted_loss, train_model
+
+        cfg = config or TrainConfig()
+        base = cfg.resolved_model()
+        self.tokenizer = load_tokenizer(resolve_model(base))
+        self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length)
+        model = self._load_base(base, self.tokenizer)
+        if cfg.lora.enabled:
+            lora = LoraConfig(
+                task_type=TaskType.SEQ_CLS,  # keeps the new classification head trainable and saved
+                r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                target_modules=cfg.lora.target_modules,
+            )
+            model = get_peft_model(model, lora)
+            self.meta.options["lora"] = cfg.lora.model_dump()
+
+        def encode(rows: list[dict]) -> Dataset:
+            enc = self.tokenizer([r["text"] for r in rows], truncation=True, max_length=cfg.max_length)
+            return Dataset.from_dict({**enc, "labels": [int(r["label"]) for r in rows]})
+
+        train_ds = encode(train)
+        warn_if_unreadable(self.tokenizer, train_ds["input_ids"][:2000], base)
+        val_ds = encode(val) if val else None
+
+        def compute_metrics(pred) -> dict:
+            from sentitune.evaluation.metrics import classification_metrics
+
+            m = classification_metrics(pred.label_ids, softmax(np.asarray(pred.predictions, dtype=np.float64)))
+            return {k: v for k, v in m.items() if isinstance(v, float)}
+
+        trainer = train_model(
+            model, cfg, train_ds, val_ds, Path(cfg.output_dir) / "checkpoints",
+            data_collator=DataCollatorWithPadding(self.tokenizer),
+            compute_metrics=compute_metrics,
+            compute_loss_func=class_weighted_loss([r["label"] for r in train]) if cfg.class_weights else None,
+            processing_class=self.tokenizer,
+        )
+        self.model = trainer.model.eval()
+        self.meta.training["global_steps"] = trainer.state.global_step
+        self.meta.training["best_checkpoint"] = trainer.state.best_model_checkpoint
+        return self
+
+    # ------------------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Length-bucketed batches: tokenize once, sort by length, pad per batch, restore order."""
+        encodings = self._tokenize(texts)
+        order = np.argsort([len(ids) for ids in encodings], kind="stable")
+        out = np.empty((len(texts), 2), dtype=np.float32)
+        device = next(self.model.parameters()).device
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = self.tokenizer.pad({"input_ids": [encodings[i] for i in idx]}, return_tensors="pt")
+            batch = {k: v.to(device) for k, v in batch.items()}
+            out[idx] = self.model(**batch).logits.float().cpu().numpy()
+        return out
+
+    # ------------------------------------------------------------------------------ persistence
+    @property
+    def is_lora(self) -> bool:
+        return "lora" in self.meta.options
+
+    def save_weights(self, directory: Path) -> list[str]:
+        self.tokenizer.save_pretrained(directory)
+        model = self.model
+        if self.is_lora and not hasattr(model, "peft_config"):
+            raise SentituneError("this LoRA model was merged for inference; save it before loading it for prediction")
+        model.save_pretrained(directory)
+        return ADAPTER_FILES if self.is_lora else FULL_FILES
+
+    @classmethod
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, merge: bool = True, **kwargs: Any):
+        try:
+            tokenizer = load_tokenizer(str(directory))
+            if "lora" in meta.options:
+                from peft import PeftModel
+
+                if not meta.base_model:
+                    raise ArtifactError(f"{directory}/sentitune.json names no base_model for its LoRA adapter")
+                model = PeftModel.from_pretrained(cls._load_base(meta.base_model, tokenizer), str(directory))
+                if merge:  # inference: fold the adapter into the weights, no LoRA overhead per call
+                    model = model.merge_and_unload()
+            else:
+                model = AutoModelForSequenceClassification.from_pretrained(str(directory))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0]}") from None
+        return cls(meta, model.eval(), tokenizer, **kwargs)

@@ -1,0 +1,144 @@
+"""One trainer for every neural method, on transformers' Trainer.
+
+Methods turn rows into tokenized examples and hand over a model; this module owns everything the
+projects configured by hand: schedule, accumulation, mixed precision, evaluation and checkpoint
+cadence, early stopping with a minimum number of epochs, best-model selection, class weights,
+resume, and the metrics log (JSONL, plus TensorBoard when installed). Because it is the stock
+Trainer, `accelerate launch` runs the same code on several GPUs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+
+from sentitune.config import TrainConfig
+from sentitune.errors import SentituneError
+
+
+class JsonlMetricsLog(TrainerCallback):
+    """Append every Trainer log (loss, lr, eval metrics) to ``metrics.jsonl`` beside the checkpoints."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and state.is_world_process_zero:
+            with self.path.open("a") as fh:
+                fh.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
+
+
+class MinEpochsEarlyStopping(EarlyStoppingCallback):
+    """Early stopping that never stops before ``min_epochs`` (patience counts only after them)."""
+
+    def __init__(self, patience: int, min_epochs: float):
+        super().__init__(early_stopping_patience=patience)
+        self.min_epochs = min_epochs
+
+    def on_evaluate(self, args, state, control, metrics, **kwargs):
+        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if (state.epoch or 0) < self.min_epochs:
+            control.should_training_stop = False
+
+
+def mixed_precision(cfg: TrainConfig) -> dict[str, bool]:
+    if cfg.mixed_precision == "no" or not torch.cuda.is_available():
+        if cfg.mixed_precision in ("fp16", "bf16") and not torch.cuda.is_available():
+            raise SentituneError(f"mixed_precision={cfg.mixed_precision} needs a GPU; use 'auto' or 'no' on CPU")
+        return {"fp16": False, "bf16": False}
+    if cfg.mixed_precision == "auto":
+        bf16 = torch.cuda.is_bf16_supported()
+        return {"fp16": not bf16, "bf16": bf16}
+    return {"fp16": cfg.mixed_precision == "fp16", "bf16": cfg.mixed_precision == "bf16"}
+
+
+def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool) -> TrainingArguments:
+    evaluate = has_eval and cfg.eval_strategy != "no"
+    strategy = cfg.eval_strategy if evaluate else "no"
+    # Checkpoints follow evaluation so the best one can be restored; without eval, save per epoch/steps.
+    save_strategy = strategy if evaluate else ("steps" if cfg.save_steps else "epoch")
+    steps = cfg.eval_steps or cfg.save_steps or 500
+    warmup: float = cfg.warmup_steps if cfg.warmup_steps else cfg.warmup_ratio
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        warmup_steps=warmup,
+        lr_scheduler_type=cfg.lr_scheduler,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        eval_strategy=strategy,
+        eval_steps=steps if strategy == "steps" else None,
+        save_strategy=save_strategy,
+        save_steps=(cfg.save_steps or steps) if save_strategy == "steps" else 500,
+        save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=evaluate,
+        metric_for_best_model=cfg.metric_for_best_model if evaluate else None,
+        greater_is_better=None if not evaluate else not cfg.metric_for_best_model.endswith(("loss", "ece")),
+        logging_steps=cfg.logging_steps,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding, faster
+        report_to=["tensorboard"] if importlib.util.find_spec("tensorboard") else [],
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        **mixed_precision(cfg),
+    )
+
+
+def class_weighted_loss(labels: list[int]) -> Callable:
+    """Cross-entropy weighted by inverse class frequency (for imbalanced training data)."""
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=2).astype(float)
+    weights = torch.tensor(counts.sum() / (2 * np.maximum(counts, 1)), dtype=torch.float32)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
+        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights.to(logits.device))
+
+    return loss
+
+
+def train_model(
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    train_dataset: Any,
+    eval_dataset: Any | None,
+    checkpoint_dir: Path,
+    data_collator: Callable,
+    compute_metrics: Callable | None = None,
+    compute_loss_func: Callable | None = None,
+    processing_class: Any = None,
+) -> Trainer:
+    """Train with the stock Trainer and return it (best model loaded when evaluation ran)."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    args = training_arguments(cfg, checkpoint_dir, has_eval=eval_dataset is not None)
+    callbacks: list[TrainerCallback] = [JsonlMetricsLog(checkpoint_dir / "metrics.jsonl")]
+    if cfg.early_stopping_patience and args.load_best_model_at_end:
+        callbacks.append(MinEpochsEarlyStopping(cfg.early_stopping_patience, cfg.min_epochs))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=data_collator,
+        compute_metrics=compute_metrics,
+        compute_loss_func=compute_loss_func,
+        processing_class=processing_class,
+        callbacks=callbacks,
+    )
+    resume = cfg.resume_from_checkpoint
+    if resume and not Path(resume).is_dir():
+        raise SentituneError(f"checkpoint to resume from not found: {resume}")
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer
