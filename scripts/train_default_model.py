@@ -25,9 +25,10 @@ from sentitune.methods.train import run_training
 
 # Rows taken per source before the split: short-sentence domains (the most common request, and the
 # hardest for a small encoder) get the most; long reviews are costly on CPU and learned quickly.
+# A first run with 9,000 SST-2 phrases reached 0.83 on held-out short sentences; all of SST-2 is needed.
 CAPS = {
-    "sst2/train": 9000,
-    "rotten_tomatoes/train": 7000,
+    "sst2/train": 60000,  # SST's phrase-level labels: the standard, and most effective, SST training set
+    "rotten_tomatoes/train": 7700,
     "sentiment140/train_sample": 5000,
     "yelp/shen2017_sentences_dev": 3000,
     "imdb/train": 2500,
@@ -69,11 +70,11 @@ def main() -> None:
         output_dir=str(args.work / "model"),
         max_length=128,
         num_epochs=args.epochs,
-        learning_rate=4e-4,
+        learning_rate=5e-4,
         warmup_ratio=0.06,
         batch_size=32,
         eval_strategy="steps",
-        eval_steps=300,
+        eval_steps=600,
         save_total_limit=2,
         logging_steps=50,
         lora=LoraConfig(enabled=True, r=16, alpha=32, dropout=0.1),

@@ -124,9 +124,14 @@ def source_name(path: str | Path) -> str:
 
 
 def load_labelled(
-    path: str | Path, opts: PrepareOptions | None = None, source: str | None = None, clean: bool = True
+    path: str | Path, opts: PrepareOptions | None = None, source: str | None = None, clean: bool = True,
+    strict: bool = False,
 ) -> tuple[list[dict], Counter]:
-    """Read one source into schema rows. Returns (rows, drop counts by reason)."""
+    """Read one source into schema rows. Returns (rows, drop counts by reason).
+
+    ``strict`` (evaluation): a row that would be dropped is an error naming the row instead, so the
+    rows evaluated always equal the rows in the file.
+    """
     opts = opts or PrepareOptions()
     df = read_table(path)
     text_col = find_column(df, opts.text_column, TEXT_COLUMNS, "text", path)
@@ -138,15 +143,17 @@ def load_labelled(
     rows = []
     category_col = next((c for c in ("category", "domain", "business_category") if c in df.columns), None)
     for i, (raw, lab) in enumerate(zip(df[text_col].tolist(), labels.tolist())):
-        if lab < 0:
-            drops["neutral label"] += 1
-            continue
-        if not isinstance(raw, str):
-            drops["missing text"] += 1
-            continue
-        text = clean_text(raw, opts.clean) if clean else raw.strip()
-        if len(text) < (opts.clean.min_length if clean else 1):
-            drops["too short"] += 1
+        text = raw if not isinstance(raw, str) else clean_text(raw, opts.clean) if clean else raw.strip()
+        reason = (
+            "neutral label" if lab < 0
+            else "missing text" if not isinstance(raw, str)
+            else "too short" if len(text) < (opts.clean.min_length if clean else 1)
+            else None
+        )
+        if reason:
+            if strict:
+                raise DataError(f"{path}: row {i + 1}: {'empty text' if reason == 'too short' else reason}")
+            drops[reason] += 1
             continue
         row = {
             "text": text,

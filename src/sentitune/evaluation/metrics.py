@@ -6,18 +6,29 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
 
-def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> float:
-    """ECE over equal-width confidence bins of the predicted class."""
+def reliability_bins(y_true, proba: np.ndarray, n_bins: int = 10) -> list[dict]:
+    """Equal-width bins of the predicted class's confidence (0.5-1: binary confidence is never lower)."""
     y_true = np.asarray(y_true)
     conf = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == y_true).astype(float)
-    bins = np.linspace(0.5, 1.0, n_bins + 1)  # binary: confidence is never below 0.5
-    ece = 0.0
-    for lo, hi in zip(bins[:-1], bins[1:]):
-        mask = (conf > lo) & (conf <= hi) if lo > 0.5 else (conf >= lo) & (conf <= hi)
-        if mask.any():
-            ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
-    return float(ece)
+    edges = np.linspace(0.5, 1.0, n_bins + 1)
+    index = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    out = []
+    for b in range(n_bins):
+        mask = index == b
+        out.append({
+            "low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mask.sum()),
+            "accuracy": float(correct[mask].mean()) if mask.any() else None,
+            "confidence": float(conf[mask].mean()) if mask.any() else None,
+        })
+    return out
+
+
+def expected_calibration_error(y_true, proba: np.ndarray, n_bins: int = 10) -> float:
+    """ECE: bin-weighted gap between accuracy and mean confidence."""
+    n = len(proba)
+    return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"])
+                     for b in reliability_bins(y_true, proba, n_bins) if b["count"]))
 
 
 def classification_metrics(y_true, proba) -> dict:

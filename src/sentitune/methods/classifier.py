@@ -10,6 +10,7 @@ into the base weights, so a LoRA model runs exactly as fast as a fully fine-tune
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,23 @@ from sentitune.zoo import resolve_model
 ADAPTER_FILES = ["adapter_config.json", "adapter_model.safetensors"]
 FULL_FILES = ["config.json", "model.safetensors"]
 UNKNOWN_WARN_FRACTION = 0.3
+
+
+@contextmanager
+def quiet_transformers():
+    """Silence transformers' load reports and weight-loading progress bars for the duration."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():  # peft calls APIs that transformers 5 marks deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(name_or_path: str):
@@ -72,12 +90,14 @@ class SequenceClassifier(SentimentModel):
     # ------------------------------------------------------------------------------ building
     @staticmethod
     def _load_base(base: str, tokenizer) -> torch.nn.Module:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            resolve_model(base),
-            num_labels=2,
-            id2label=dict(enumerate(LABELS)),
-            label2id={label: i for i, label in enumerate(LABELS)},
-        )
+        # The head is new by design: transformers' "MISSING classifier.weight" report would only alarm.
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                resolve_model(base),
+                num_labels=2,
+                id2label=dict(enumerate(LABELS)),
+                label2id={label: i for i, label in enumerate(LABELS)},
+            )
         model.config.pad_token_id = tokenizer.pad_token_id
         return model
 
@@ -167,11 +187,13 @@ class SequenceClassifier(SentimentModel):
 
                 if not meta.base_model:
                     raise ArtifactError(f"{directory}/sentitune.json names no base_model for its LoRA adapter")
-                model = PeftModel.from_pretrained(cls._load_base(meta.base_model, tokenizer), str(directory))
-                if merge:  # inference: fold the adapter into the weights, no LoRA overhead per call
-                    model = model.merge_and_unload()
+                with quiet_transformers():
+                    model = PeftModel.from_pretrained(cls._load_base(meta.base_model, tokenizer), str(directory))
+                    if merge:  # inference: fold the adapter into the weights, no LoRA overhead per call
+                        model = model.merge_and_unload()
             else:
-                model = AutoModelForSequenceClassification.from_pretrained(str(directory))
+                with quiet_transformers():
+                    model = AutoModelForSequenceClassification.from_pretrained(str(directory))
         except (OSError, ValueError, RuntimeError) as exc:
             raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0]}") from None
         return cls(meta, model.eval(), tokenizer, **kwargs)

@@ -1,0 +1,73 @@
+"""The CLI contract, through the real `sentitune` entry point in a subprocess (exit codes included)."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "sentitune", *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_one_line_error(proc, fragment):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
+def test_predict_with_the_shipped_default_model():
+    out = run("predict", "I absolutely love this product!").stdout
+    label, confidence, text = out.strip().split("\t")
+    assert label == "POSITIVE" and float(confidence) > 0.5 and text == "I absolutely love this product!"
+    record = json.loads(run("predict", "--json", "This was a complete waste of money.").stdout)
+    assert set(record) == {"text", "label", "confidence", "probabilities"}
+    assert record["label"] == "NEGATIVE"
+    assert record["probabilities"]["NEGATIVE"] == pytest.approx(record["confidence"])
+
+
+def test_predict_file_formats_and_output(tmp_path, tfidf_model_dir):
+    (tmp_path / "lines.txt").write_text("great value, would buy again\nbroke after two days\n")
+    pd.DataFrame({"review": ["lovely staff and food", "rude and slow"]}).to_csv(tmp_path / "r.csv", index=False)
+    out = run("predict", "--model-path", tfidf_model_dir, "--json", "--file", tmp_path / "lines.txt").stdout
+    assert [json.loads(line)["text"] for line in out.splitlines()] == ["great value, would buy again", "broke after two days"]
+    run("predict", "--model-path", tfidf_model_dir, "--file", tmp_path / "r.csv", "--text-column", "review",
+        "--output", tmp_path / "out.jsonl")
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in written] == ["lovely staff and food", "rude and slow"]
+
+
+def test_bad_input_gives_one_line_errors(tmp_path, tfidf_model_dir):
+    assert_one_line_error(run("predict", "", check=False), "text 0 is empty")
+    (tmp_path / "bad.jsonl").write_bytes(b"\xff\xfe{not json")
+    assert_one_line_error(run("predict", "--file", tmp_path / "bad.jsonl", check=False), "cannot read")
+    pd.DataFrame({"review": ["x"]}).to_csv(tmp_path / "r.csv", index=False)
+    assert_one_line_error(run("predict", "--file", tmp_path / "r.csv", "--text-column", "body", check=False),
+                          "no column 'body'")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in tfidf_model_dir.iterdir():
+        if f.name != "tfidf.joblib":
+            (broken / f.name).write_bytes(f.read_bytes())
+    assert_one_line_error(run("predict", "--model-path", broken, "hello there", check=False), "missing tfidf.joblib")
+    assert_one_line_error(run("train", "--method", "nope", "--output-dir", tmp_path / "x", check=False), "unknown method")
+
+
+def test_data_prepare_then_train_tfidf(tmp_path):
+    rows = [{"text": f"the food was {'wonderful' if i % 2 else 'terrible'} number {i}", "stars": 5 if i % 2 else 1}
+            for i in range(200)]
+    pd.DataFrame(rows).to_csv(tmp_path / "reviews.csv", index=False)
+    out = run("data", "prepare", tmp_path / "reviews.csv", "--out", tmp_path / "data").stdout
+    assert "200 rows read" in out
+    assert sum(1 for _ in open(tmp_path / "data" / "train.jsonl")) == 160
+    run("train", "--method", "tfidf", "--train", tmp_path / "data" / "train.jsonl", "--val", tmp_path / "data" / "val.jsonl",
+        "--output-dir", tmp_path / "model")
+    meta = json.loads((tmp_path / "model" / "sentitune.json").read_text())
+    assert meta["method"] == "tfidf" and meta["metrics"]["val"]["accuracy"] > 0.9
+    assert "POSITIVE" in run("predict", "--model-path", tmp_path / "model", "the food was wonderful").stdout
