@@ -287,7 +287,7 @@ def main() -> None:
     try:
         app()
     except SentituneError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        print(f"error: {exc}", file=sys.stderr)  # one line: rich would wrap long paths
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted")
