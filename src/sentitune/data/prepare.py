@@ -141,6 +141,8 @@ def load_labelled(
     family = src.split("/")[0]
     drops: Counter = Counter()
     rows = []
+    # Files already in sentitune's schema carry their own per-row source: keep it (per-source reports).
+    row_sources = df["source"].tolist() if source is None and "source" in df.columns else None
     category_col = next((c for c in ("category", "domain", "business_category") if c in df.columns), None)
     for i, (raw, lab) in enumerate(zip(df[text_col].tolist(), labels.tolist())):
         text = raw if not isinstance(raw, str) else clean_text(raw, opts.clean) if clean else raw.strip()
@@ -159,10 +161,10 @@ def load_labelled(
             "text": text,
             "label": int(lab),
             "sentiment": "positive" if lab == 1 else "negative",
-            "source": src,
+            "source": row_sources[i] if row_sources and isinstance(row_sources[i], str) else src,
             "confidence": 1.0,
             "length": len(text),
-            "dataset_source": family,
+            "dataset_source": (row_sources[i] if row_sources and isinstance(row_sources[i], str) else src).split("/")[0],
         }
         if category_col is not None and isinstance(df[category_col].iloc[i], str):
             row["category"] = df[category_col].iloc[i]
