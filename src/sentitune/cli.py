@@ -88,7 +88,7 @@ def data_prepare(
 @app.command()
 def train(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML training config (see configs/)."),
-    method: Optional[str] = typer.Option(None, help="classifier, head, instruct, tfidf, lexicon or zero-shot."),
+    method: Optional[str] = typer.Option(None, help="classifier, head, tfidf or lexicon."),
     model: Optional[str] = typer.Option(None, help="Zoo name, hub id or local path."),
     model_size: Optional[str] = typer.Option(None, help="Pick a size from the config's model_sizes."),
     train_file: Optional[Path] = typer.Option(None, "--train", help="Training file (default: bundled sample)."),
@@ -206,27 +206,7 @@ def compare(
     print(f"report: {out}")
 
 
-# ---------------------------------------------------------------------------------------- serve
-@app.command()
-def serve(
-    model_path: Optional[Path] = ModelPath,
-    config: Optional[Path] = typer.Option(None, "--config", help="Deployment YAML (configs/deploy.yaml)."),
-    host: Optional[str] = typer.Option(None),
-    port: Optional[int] = typer.Option(None),
-    workers: Optional[int] = typer.Option(None),
-    no_auth: bool = typer.Option(False, "--no-auth", help="Disable API keys (local use only)."),
-):
-    """Run the sentiment API (FastAPI + uvicorn)."""
-    from sentitune.config import ServeConfig, load_config
-    from sentitune.serving.app import run_server
-
-    overrides = {"model_path": str(model_path) if model_path else None, "host": host, "port": port, "workers": workers}
-    if no_auth:
-        overrides["auth_enabled"] = False
-    run_server(load_config(ServeConfig, config, overrides))
-
-
-# ---------------------------------------------------------------------------------------- export / score
+# ---------------------------------------------------------------------------------------- export
 @export_app.command("onnx")
 def export_onnx(
     model_path: Optional[Path] = ModelPath,
@@ -239,26 +219,6 @@ def export_onnx(
     if quantize not in (None, "int8"):
         raise SentituneError(f"--quantize must be int8, got {quantize!r}")
     print(f"ONNX model written to {do_export(model_path, out, quantize=quantize)}")
-
-
-@app.command()
-def score(
-    input: Path = typer.Argument(..., help="CSV, JSONL(.gz) or Parquet file, or a directory of them."),
-    output: Path = typer.Argument(..., help="Output .parquet, .jsonl or .csv."),
-    model_path: Optional[Path] = ModelPath,
-    engine: str = typer.Option("local", help="local or ray."),
-    text_column: str = typer.Option("text"),
-    id_column: Optional[str] = typer.Option(None),
-    batch_size: int = typer.Option(256),
-):
-    """Score a large file in bounded memory, resumably (local) or on Ray."""
-    from sentitune.scale.score import run_scoring
-
-    if engine not in ("local", "ray"):
-        raise SentituneError(f"--engine must be local or ray, got {engine!r}")
-    summary = run_scoring(input, output, model_path, engine=engine, text_column=text_column,
-                          id_column=id_column, batch_size=batch_size)
-    print(json.dumps(summary))
 
 
 # ---------------------------------------------------------------------------------------- models

@@ -1,0 +1,1 @@
+"""Export models for fast inference (ONNX, int8)."""
