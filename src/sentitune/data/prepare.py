@@ -138,7 +138,6 @@ def load_labelled(
     label_col = find_column(df, opts.label_column, LABEL_COLUMNS, "label", path)
     labels = map_labels(df[label_col], opts.label_format, opts)
     src = source or source_name(path)
-    family = src.split("/")[0]
     drops: Counter = Counter()
     rows = []
     # Files already in sentitune's schema carry their own per-row source: keep it (per-source reports).
@@ -157,14 +156,15 @@ def load_labelled(
                 raise DataError(f"{path}: row {i + 1}: {'empty text' if reason == 'too short' else reason}")
             drops[reason] += 1
             continue
+        row_source = row_sources[i] if row_sources and isinstance(row_sources[i], str) else src
         row = {
             "text": text,
             "label": int(lab),
             "sentiment": "positive" if lab == 1 else "negative",
-            "source": row_sources[i] if row_sources and isinstance(row_sources[i], str) else src,
+            "source": row_source,
             "confidence": 1.0,
             "length": len(text),
-            "dataset_source": (row_sources[i] if row_sources and isinstance(row_sources[i], str) else src).split("/")[0],
+            "dataset_source": row_source.split("/")[0],
         }
         if category_col is not None and isinstance(df[category_col].iloc[i], str):
             row["category"] = df[category_col].iloc[i]
