@@ -206,6 +206,32 @@ def compare(
     print(f"report: {out}")
 
 
+# ---------------------------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    model_path: Optional[Path] = ModelPath,
+    config: Optional[Path] = typer.Option(None, "--config", help="Deployment YAML (configs/deploy.yaml)."),
+    host: Optional[str] = typer.Option(None, help="Interface to bind (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
+    workers: Optional[int] = typer.Option(None, help="Worker processes, each with its own model."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Accept requests without an API key (local use)."),
+):
+    """Run the sentiment API (FastAPI under uvicorn)."""
+    from sentitune.config import ServeConfig, load_config
+    from sentitune.serving.app import run_server
+
+    cfg = load_config(
+        ServeConfig, config,
+        {"model_path": str(model_path) if model_path else None, "host": host, "port": port, "workers": workers,
+         "auth_enabled": False if no_auth else None},
+    )
+    if cfg.model_path:
+        from sentitune.artifact import read_meta
+
+        read_meta(cfg.model_path)  # a wrong path fails here, in one line, not in the background loader
+    run_server(cfg)
+
+
 # ---------------------------------------------------------------------------------------- export
 @export_app.command("onnx")
 def export_onnx(

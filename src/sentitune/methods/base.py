@@ -64,6 +64,10 @@ class SentimentModel(ABC):
     def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "SentimentModel":
         """Restore from a directory written by ``save``."""
 
+    def to(self, device: str) -> "SentimentModel":
+        """Move to a torch device ("cpu", "cuda", "auto"); methods without torch weights ignore it."""
+        return self
+
     # --- shared behaviour ----------------------------------------------------------------------
     @property
     def temperature(self) -> float:

@@ -165,6 +165,12 @@ class SequenceClassifier(SentimentModel):
             out[idx] = self.model(**batch).logits.float().cpu().numpy()
         return out
 
+    def to(self, device: str) -> "SequenceClassifier":
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model.to(device)
+        return self
+
     # ------------------------------------------------------------------------------ persistence
     @property
     def is_lora(self) -> bool:

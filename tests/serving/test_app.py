@@ -1,0 +1,273 @@
+"""The API through HTTP: a real uvicorn on a free loopback port, real models, every endpoint and error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+
+import sentitune
+from sentitune.config import ServeConfig
+from sentitune.serving.app import create_app
+
+KEY = "test-key-0123456789"
+OTHER_KEY = "other-key-9876543210"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, timeout: float = 120.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            r = httpx.get(f"{url}/api/v1/health", timeout=5)
+            if r.status_code == 200 or time.monotonic() > deadline:
+                return r
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+@contextmanager
+def live_server(config: ServeConfig, model=None, wait: bool = True):
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(config, model), host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    while not server.started:
+        assert thread.is_alive(), "server failed to start"
+        time.sleep(0.05)
+    if wait:
+        assert wait_healthy(url).status_code == 200
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def api():
+    """The shipped default model behind auth, loaded by the server itself in the background."""
+    config = ServeConfig(api_keys=[KEY, OTHER_KEY], max_text_chars=2000, max_batch_texts=8, max_body_bytes=50_000)
+    with live_server(config) as url:
+        yield url
+
+
+def post(url, path, body, key=KEY, **kw):
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.post(f"{url}{path}", json=body, headers=headers, timeout=60, **kw)
+
+
+def assert_error(r, status, fragment=""):
+    assert r.status_code == status, r.text
+    body = r.json()["error"]
+    assert body["code"] == status and fragment in body["message"]
+    assert body["request_id"] == r.headers["X-Request-ID"] and len(body["request_id"]) >= 8
+    assert "Traceback" not in r.text
+
+
+def test_analyze_batch_and_legacy_endpoints(api):
+    r = post(api, "/api/v1/analyze", {"text": "I absolutely love this product!"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["predicted_sentiment"] == "POSITIVE" and 0.5 < body["confidence"] <= 1.0
+    assert body["reasoning"] is None and body["processing_time"] > 0
+    # the served confidence is the calibrated one `predict` gives
+    expected = sentitune.load().predict_records(["I absolutely love this product!"])[0]["confidence"]
+    assert body["confidence"] == pytest.approx(expected, abs=1e-5)
+
+    texts = ["Terrible service, never again.", "Wonderful film, I loved every minute.", "It broke after a day."]
+    r = post(api, "/api/v1/analyze/batch", {"texts": texts})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["text"] for x in results] == texts  # order preserved
+    assert [x["predicted_sentiment"] for x in results] == ["NEGATIVE", "POSITIVE", "NEGATIVE"]
+    assert r.json()["total_processing_time"] > 0
+
+    r = post(api, "/analyze-sentiment", {"text": "What a waste of money.", "context": "amazon"})
+    assert r.status_code == 200 and set(r.json()) == {"text", "sentiment", "confidence"}
+    assert r.json()["sentiment"] == "NEGATIVE"
+
+
+def test_health_metrics_and_docs(api):
+    r = httpx.get(f"{api}/api/v1/health")
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ok" and body["model_loaded"] is True
+    assert body["model"]["method"] == "classifier" and "minilm" in body["model"]["name"].lower()
+    assert body["memory_usage"]["rss_mb"] > 10 and body["uptime"] > 0 and isinstance(body["gpu_available"], bool)
+    post(api, "/api/v1/analyze", {"text": "fine"}, key="wrong")
+    post(api, "/api/v1/analyze", {"text": "fine, really"})
+    metrics = httpx.get(f"{api}/metrics").text
+    assert 'sentitune_requests_total{endpoint="/api/v1/analyze",status="200"}' in metrics
+    assert 'sentitune_errors_total{status="401"}' in metrics
+    assert "sentitune_model_batch_size_bucket" in metrics and "sentitune_rate_limited_total" in metrics
+    assert httpx.get(f"{api}/docs").status_code == 200
+    assert "/api/v1/analyze/batch" in httpx.get(f"{api}/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"text": ""}, "text is empty"),
+        ({"text": "   \n\t "}, "text is empty"),
+        ({"text": "x" * 2001}, "limit is 2000"),
+        ({"text": 123}, "text"),
+        ({"texts": ["a"]}, "text"),  # missing field / unknown field
+        ("not an object", "body"),
+    ],
+)
+def test_invalid_input_is_400(api, body, fragment):
+    assert_error(post(api, "/api/v1/analyze", body), 400, fragment)
+
+
+def test_invalid_batches_are_400(api):
+    assert_error(post(api, "/api/v1/analyze/batch", {"texts": []}), 400, "texts is empty")
+    assert_error(post(api, "/api/v1/analyze/batch", {"texts": ["ok text"] * 9}), 400, "limit is 8")
+    assert_error(post(api, "/api/v1/analyze/batch", {"texts": ["good", " "]}), 400, "texts[1] is empty")
+    assert_error(post(api, "/api/v1/analyze/batch", {"texts": ["good", None]}), 400, "texts.1")
+    r = httpx.post(f"{api}/api/v1/analyze", content=b"{not json", headers={"X-API-Key": KEY, "content-type": "application/json"})
+    assert_error(r, 400)
+
+
+def test_auth_body_size_and_unknown_paths(api):
+    assert_error(post(api, "/api/v1/analyze", {"text": "hello there"}, key=None), 401, "missing X-API-Key")
+    assert_error(post(api, "/api/v1/analyze", {"text": "hello there"}, key=KEY + "x"), 401, "invalid API key")
+    assert post(api, "/api/v1/analyze", {"text": "hello there"}, key=OTHER_KEY).status_code == 200
+    assert_error(post(api, "/api/v1/analyze/batch", {"texts": ["y" * 1000] * 60}), 413, "50000 bytes")
+
+    def chunks():  # no Content-Length: the streamed body is cut off at the limit too
+        for _ in range(60):
+            yield b"z" * 1000
+
+    r = httpx.post(f"{api}/api/v1/analyze", content=chunks(), headers={"X-API-Key": KEY, "content-type": "application/json"})
+    assert_error(r, 413)
+    assert_error(httpx.get(f"{api}/nope"), 404)
+    assert_error(httpx.get(f"{api}/api/v1/analyze"), 405)
+
+
+def test_micro_batching_groups_concurrent_requests(api):
+    async def burst():
+        async with httpx.AsyncClient(base_url=api, headers={"X-API-Key": KEY}, timeout=60) as client:
+            texts = [f"review number {i}: the food was {'great' if i % 2 else 'awful'}" for i in range(48)]
+            responses = await asyncio.gather(*(client.post("/api/v1/analyze", json={"text": t}) for t in texts))
+            return texts, responses
+
+    def batches():
+        lines = httpx.get(f"{api}/metrics").text.splitlines()
+        get = lambda name: float(next(x for x in lines if x.startswith(name + " ")).split()[1])
+        return get("sentitune_model_batch_size_count"), get("sentitune_model_batch_size_sum")
+
+    count0, sum0 = batches()
+    texts, responses = asyncio.run(burst())
+    assert all(r.status_code == 200 for r in responses)
+    assert [r.json()["text"] for r in responses] == texts  # each answer belongs to its request
+    assert [r.json()["predicted_sentiment"] for r in responses] == ["NEGATIVE", "POSITIVE"] * 24
+    count1, sum1 = batches()
+    assert sum1 - sum0 == 48
+    assert count1 - count0 < 48 / 2, "concurrent requests were not batched"
+
+
+def test_rate_limit_per_key(tfidf_model_dir):
+    config = ServeConfig(model_path=str(tfidf_model_dir), api_keys=[KEY, OTHER_KEY], rate_limit_per_hour=3)
+    with live_server(config) as url:
+        for _ in range(3):
+            assert post(url, "/api/v1/analyze", {"text": "great stuff"}).status_code == 200
+        r = post(url, "/api/v1/analyze", {"text": "great stuff"})
+        assert_error(r, 429, "3 requests/hour")
+        assert 1 <= int(r.headers["Retry-After"]) <= 1200  # one token refills in 3600/3 s
+        assert post(url, "/api/v1/analyze", {"text": "great stuff"}, key=OTHER_KEY).status_code == 200
+        assert "sentitune_rate_limited_total 1.0" in httpx.get(f"{url}/metrics").text
+
+
+def test_model_that_fails_to_load_is_503(tmp_path, tfidf_model_dir):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sentitune.json").write_text((tfidf_model_dir / "sentitune.json").read_text())
+    for f in json.loads((broken / "sentitune.json").read_text())["files"]:
+        (broken / f).write_bytes(b"truncated")
+    with live_server(ServeConfig(model_path=str(broken), auth_enabled=False), wait=False) as url:
+        deadline = time.monotonic() + 30
+        while (r := httpx.get(f"{url}/api/v1/health")).json()["status"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert r.status_code == 503 and r.json()["status"] == "error" and r.json()["detail"]
+        assert_error(post(url, "/api/v1/analyze", {"text": "good"}, key=None), 503, "failed to load")
+
+
+def test_unexpected_model_error_is_500_with_request_id(tfidf_model_dir):
+    model = sentitune.load(tfidf_model_dir)
+
+    def broken_logits(texts):  # a bug inside the model, not bad input
+        raise RuntimeError("secret internal detail")
+
+    model.logits = broken_logits
+    with live_server(ServeConfig(auth_enabled=False), model=model) as url:
+        r = post(url, "/api/v1/analyze", {"text": "good"}, key=None)
+        assert_error(r, 500, "request id")
+        assert "secret internal detail" not in r.text
+        # the server keeps serving after the failure
+        assert httpx.get(f"{url}/api/v1/health").status_code == 200
+
+
+def test_schemathesis_finds_no_server_error_or_schema_violation(tfidf_model_dir, tmp_path):
+    config = ServeConfig(model_path=str(tfidf_model_dir), api_keys=[KEY], rate_limit_per_hour=1_000_000)
+    with live_server(config) as url:
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
+                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                "response_headers_conformance,response_schema_conformance",
+                "--max-examples", "25", "--header", f"X-API-Key: {KEY}", "--seed", "1",
+                "--report-dir", str(tmp_path),
+            ],
+            capture_output=True, text=True, timeout=600,
+        )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_serve_command_logs_json_and_shuts_down_gracefully(tfidf_model_dir):
+    port = free_port()
+    env = {**os.environ, "API_KEY": KEY, "LOG_LEVEL": "INFO"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sentitune", "serve", "--model-path", str(tfidf_model_dir), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert wait_healthy(url, timeout=60).status_code == 200
+        assert post(url, "/api/v1/analyze", {"text": "superb quality"}).json()["predicted_sentiment"] == "POSITIVE"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is the signal's
+    assert proc.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete" in stderr
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(r.get("path") == "/api/v1/analyze" and r.get("status") == 200 for r in records)
+    assert KEY not in stderr  # keys are never logged
+
+
+def test_serve_without_keys_is_a_one_line_error(tfidf_model_dir):
+    env = {k: v for k, v in os.environ.items() if k != "API_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sentitune", "serve", "--model-path", str(tfidf_model_dir)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "no API key" in proc.stderr and "Traceback" not in proc.stderr
