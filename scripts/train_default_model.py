@@ -82,7 +82,7 @@ def main() -> None:
     model_dir = run_training(cfg)
     if DEFAULT_MODEL_PATH.exists():
         shutil.rmtree(DEFAULT_MODEL_PATH)
-    shutil.copytree(model_dir, DEFAULT_MODEL_PATH, ignore=shutil.ignore_patterns("checkpoints", "runs"))
+    shutil.copytree(model_dir, DEFAULT_MODEL_PATH, ignore=shutil.ignore_patterns("checkpoints", "runs", "README.md"))
     print(f"default model written to {DEFAULT_MODEL_PATH}")
 
 

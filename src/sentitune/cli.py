@@ -232,6 +232,26 @@ def serve(
     run_server(cfg)
 
 
+# ---------------------------------------------------------------------------------------- score
+@app.command()
+def score(
+    input: Path = typer.Argument(..., help="CSV/TSV, JSONL(.gz) or Parquet file, or a directory of them."),
+    output: Path = typer.Argument(..., help="Parquet, JSONL(.gz) or CSV, by extension."),
+    model_path: Optional[Path] = ModelPath,
+    engine: str = typer.Option("local", help="local (streamed, resumable) or ray (Ray Data actors)."),
+    text_column: str = typer.Option("text", help="Column holding the text."),
+    id_column: Optional[str] = typer.Option(None, help="Column identifying rows (checked, written first)."),
+    batch_size: Optional[int] = typer.Option(None, help="Texts per model call."),
+    chunk_rows: int = typer.Option(10_000, help="local: rows read and checkpointed at a time."),
+    workers: Optional[int] = typer.Option(None, help="ray: model actors (default: one per GPU, else per CPU)."),
+):
+    """Score a large file: every input row once, with label, confidence and error columns."""
+    from sentitune.scale.score import run_scoring
+
+    summary = run_scoring(input, output, model_path, engine, text_column, id_column, batch_size, chunk_rows, workers)
+    print(json.dumps(summary))
+
+
 # ---------------------------------------------------------------------------------------- export
 @export_app.command("onnx")
 def export_onnx(

@@ -110,7 +110,7 @@ class ServeConfig(BaseModel):
 SERVE_ENV = {
     "MODEL_PATH": "model_path", "DEVICE": "device", "MAX_LENGTH": "max_length", "BATCH_SIZE": "batch_size",
     "API_KEY": "api_keys", "LOG_LEVEL": "log_level", "PORT": "port", "HOST": "host", "WORKERS": "workers",
-    "RATE_LIMIT_PER_HOUR": "rate_limit_per_hour", "MAX_WAIT_MS": "max_wait_ms",
+    "RATE_LIMIT_PER_HOUR": "rate_limit_per_hour", "MAX_WAIT_MS": "max_wait_ms", "MICRO_BATCHING": "micro_batching",
 }
 
 
