@@ -1,9 +1,10 @@
 """Dynamic micro-batching: concurrent requests share one model call.
 
-A transformer scores 32 texts in little more time than one, so under concurrency the server waits
-up to ``max_wait_ms`` for company and runs whatever arrived (at most ``max_batch_size`` texts) as one
-batch. The model runs on a single worker thread, so the event loop keeps accepting requests while a
-batch is being scored and the model is never called from two threads at once.
+A transformer scores 32 texts in far less time than 32 single calls, so under concurrency the
+requests that queued while the model was busy (at most ``max_batch_size``) run as one batch;
+``max_wait_ms`` > 0 additionally waits that long for company (benchmarks/load.py: no gain on CPU).
+The model runs on a single worker thread, so the event loop keeps accepting requests while a batch
+is being scored and the model is never called from two threads at once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class MicroBatcher:
         self,
         predict: Callable[[list[str]], list[dict]],
         max_batch_size: int = 32,
-        max_wait_ms: float = 5.0,
+        max_wait_ms: float = 0.0,
         enabled: bool = True,
         on_batch: Callable[[int], None] | None = None,
     ):
