@@ -81,11 +81,18 @@ def main() -> None:
             results[label] = timed(lambda t, m=model: m.predict_proba(t).argmax(1), lambda t, m=model: m.predict_proba([t]), texts)
         best_pipe = max((v[0] for k, v in results.items() if k.startswith("pipeline") and not k.endswith(" 1")))
         table_rows = []
+        reference = results["sentitune PyTorch"][3]
         for label, (rate, p50, p95, labels) in results.items():
             n = len(labels)
             acc = float((labels == gold[:n]).mean())
-            table_rows.append([label, f"{rate:,.0f}", f"{rate / best_pipe:.2f}x", f"{p50:.1f}", f"{p95:.1f}", f"{acc:.4f}"])
-        table = markdown_table(["path", "texts/s", "vs best pipeline", "p50 ms (1 text)", "p95 ms", "accuracy"], table_rows)
+            agree = float((labels == reference[:n]).mean())
+            table_rows.append(
+                [label, f"{rate:,.0f}", f"{rate / best_pipe:.2f}x", f"{p50:.1f}", f"{p95:.1f}", f"{acc:.4f}", f"{agree:.4f}"]
+            )
+        table = markdown_table(
+            ["path", "texts/s", "vs best pipeline", "p50 ms (1 text)", "p95 ms", "accuracy", "same label as PyTorch"],
+            table_rows,
+        )
         print(f"\n{name} ({len(texts)} texts)\n{table}")
         sections.append(f"### {name} ({len(texts)} texts)\n\n{table}")
     write_section("speed", "Inference speed: plain pipeline vs sentitune (issue 6)", "\n\n".join(sections))

@@ -1,6 +1,10 @@
 """Evaluation end to end on real models: report files, suite, calibration, comparison, bad input."""
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,3 +74,18 @@ def test_compare_writes_one_side_by_side_report(tmp_path, tfidf_model_dir):
     out = run_comparison([str(tfidf_model_dir), str(lexicon)], sample_path("test"), tmp_path / "cmp")
     html = (out / "report.html").read_text() if out.is_dir() else out.read_text()
     assert "tfidf" in html and "lexicon" in html
+
+
+@pytest.mark.skipif(
+    not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),
+    reason="no Chromium here (apt-get install chromium)",
+)
+def test_report_renders_every_chart_in_headless_chromium(tmp_path, tfidf_model_dir, sample_test):
+    run_evaluation(tfidf_model_dir, sample_path("test"), tmp_path / "report")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(root / "scripts/check_report.py"), str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "charts rendered: 9/9" in proc.stdout and (tmp_path / "report/screenshot.png").stat().st_size > 10_000
