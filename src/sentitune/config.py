@@ -99,6 +99,7 @@ class ServeConfig(BaseModel):
     # while the model was busy, which gave the best throughput and latency in benchmarks/load.py
     max_wait_ms: float = 0.0
     micro_batching: bool = True
+    cache_size: int = 10_000  # LRU cache of recent texts' scores; 0 turns it off
     api_keys: list[str] = Field(default_factory=list)
     auth_enabled: bool = True
     rate_limit_per_hour: int = 1000
@@ -113,6 +114,7 @@ SERVE_ENV = {
     "MODEL_PATH": "model_path", "DEVICE": "device", "MAX_LENGTH": "max_length", "BATCH_SIZE": "batch_size",
     "API_KEY": "api_keys", "LOG_LEVEL": "log_level", "PORT": "port", "HOST": "host", "WORKERS": "workers",
     "RATE_LIMIT_PER_HOUR": "rate_limit_per_hour", "MAX_WAIT_MS": "max_wait_ms", "MICRO_BATCHING": "micro_batching",
+    "CACHE_SIZE": "cache_size",
 }
 
 

@@ -46,10 +46,13 @@ def export_onnx(model_path: str | Path | None, out: str | Path, quantize: str | 
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            # Per-channel uint8 weights: 98.4% label agreement with PyTorch on the default model's
-            # held-out split; per-tensor int8 lost 3 more points, and keeping the pooler/classifier
-            # (or the FFN outputs) in fp32 or signed int8 weights gained nothing.
-            quantize_dynamic(str(fp32), str(out / ONNX_FILE), per_channel=True, weight_type=QuantType.QUInt8)
+            # Only the MatMul weights, per channel, uint8: 99.4% label agreement with PyTorch on 2,000
+            # rows of the default model's held-out split. onnxruntime's default also quantizes the
+            # embedding Gather and the pooler/classifier Gemm: 98.65%; per-tensor weights lost ~3 points.
+            quantize_dynamic(
+                str(fp32), str(out / ONNX_FILE), per_channel=True, weight_type=QuantType.QUInt8,
+                op_types_to_quantize=["MatMul"],
+            )
         else:
             shutil.copy(fp32, out / ONNX_FILE)
     tokenizer.save_pretrained(out)

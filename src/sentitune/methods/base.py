@@ -9,6 +9,7 @@ NEGATIVE, column 1 POSITIVE, any monotone scale whose softmax is a probability);
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -64,6 +65,33 @@ class SentimentModel(ABC):
     def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "SentimentModel":
         """Restore from a directory written by ``save``."""
 
+    def enable_cache(self, size: int) -> "SentimentModel":
+        """Remember the raw scores of the ``size`` most recently seen distinct texts (LRU).
+
+        Services see the same texts again and again (retweets, templated reviews, retries); a hit
+        skips tokenization and the model. ``size`` 0 turns the cache off.
+        """
+        self._cache: OrderedDict[str, np.ndarray] | None = OrderedDict() if size > 0 else None
+        self._cache_size = size
+        self.cache_hits = self.cache_misses = 0
+        return self
+
+    def _cached_logits(self, texts: list[str]) -> np.ndarray:
+        cache = self._cache
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            for text, row in zip(missing, np.asarray(self.logits(missing), dtype=np.float64)):
+                cache[text] = row
+        out = np.empty((len(texts), 2))
+        for i, text in enumerate(texts):
+            out[i] = cache[text]
+            cache.move_to_end(text)
+        while len(cache) > self._cache_size:
+            cache.popitem(last=False)
+        self.cache_misses += len(missing)
+        self.cache_hits += len(texts) - len(missing)
+        return out
+
     def to(self, device: str) -> "SentimentModel":
         """Move to a torch device ("cpu", "cuda", "auto"); methods without torch weights ignore it."""
         return self
@@ -77,7 +105,8 @@ class SentimentModel(ABC):
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, 2))
-        return softmax(np.asarray(self.logits(texts), dtype=np.float64) / self.temperature)
+        logits = self._cached_logits(texts) if getattr(self, "_cache", None) is not None else self.logits(texts)
+        return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
 
     def predict(self, texts: Sequence[str] | str) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=1)]

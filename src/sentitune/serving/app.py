@@ -218,7 +218,7 @@ class Service:
 
         try:
             model = sentitune.load(self.config.model_path)
-            model.to(self.config.device)
+            model.to(self.config.device).enable_cache(self.config.cache_size)
             if hasattr(model, "max_length"):
                 model.max_length = min(model.max_length, self.config.max_length)
             model.predict(["warm-up: the first call pays for lazy initialisation"])
