@@ -24,9 +24,9 @@ def test_fp32_matches_pytorch_and_int8_agrees(exported, sample_test):
     assert fp32.meta.method == "onnx" and fp32.temperature == sentitune.load().temperature
     np.testing.assert_allclose(fp32.logits(texts), reference, atol=1e-3)
     int8 = sentitune.load(exported["int8"]).logits(texts)
-    # Measured 0.966 on this split (its Weibo rows sit near 0.5) and 0.984 on the default model's 7,155-row
-    # held-out split; issue 6 asks 0.99.
-    assert (int8.argmax(1) == reference.argmax(1)).mean() >= 0.95
+    # Measured 0.983 on this split and 0.987 on the default model's 7,155-row held-out split (0.990 on
+    # its short texts); issue 6 asks 0.99.
+    assert (int8.argmax(1) == reference.argmax(1)).mean() >= 0.97
 
 
 def test_truncated_onnx_file_is_a_clear_error(exported, tmp_path):
