@@ -293,21 +293,26 @@ def score_ray(
             ds = ray.data.read_csv(paths, parse_options=pacsv.ParseOptions(delimiter="\t" if kind == "tsv" else ","))
         else:
             ds = ray.data.read_json(paths, lines=True)
-        ds = ds.map_batches(
+        # a file is read as few large blocks, and one block feeds one actor: re-cut into blocks of
+        # `batch_rows` so every actor gets work (the cut is streamed and keeps the order)
+        batch_rows = min(chunk_rows, 1024)
+        ds = ds.repartition(target_num_rows_per_block=batch_rows).map_batches(
             _RayScorer,
             fn_constructor_kwargs={
                 "model_path": model_path, "text_column": text_column, "id_column": id_column,
                 "batch_size": batch_size, "threads": threads,
             },
-            batch_size=min(chunk_rows, 4096),
+            batch_size=batch_rows,
             batch_format="pandas",
             compute=ray.data.ActorPoolStrategy(size=workers),
             **per_actor,
         )
         writer = OutputWriter(output)
         rows = errors = 0
+        first_batch = None  # Ray, the actors and their models, and the first scored block
         with tqdm(desc=f"scoring on Ray ({workers} workers)", unit="rows") as bar:
             for frame in ds.iter_batches(batch_format="pandas", batch_size=None):
+                first_batch = first_batch or time.perf_counter() - start
                 writer.write(frame)
                 rows += len(frame)
                 errors += int(frame["error"].notna().sum())
@@ -321,7 +326,10 @@ def score_ray(
     finally:
         if started_here:
             ray.shutdown()
-    return _summary(rows, errors, time.perf_counter() - start, output, engine="ray", workers=workers)
+    return _summary(
+        rows, errors, time.perf_counter() - start, output, engine="ray", workers=workers,
+        first_batch_s=round(first_batch or 0.0, 2),
+    )
 
 
 def run_scoring(

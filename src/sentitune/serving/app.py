@@ -32,6 +32,7 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sentitune import __version__
 from sentitune.config import ServeConfig
 from sentitune.errors import SentituneError
 from sentitune.serving.batching import MicroBatcher
@@ -304,7 +305,7 @@ def create_app(config: ServeConfig | None = None, model: Any = None) -> FastAPI:
     app = FastAPI(
         title="sentitune",
         description="POSITIVE/NEGATIVE sentiment with calibrated confidence.",
-        version=__import__("sentitune").__version__,
+        version=__version__,
         lifespan=lifespan,
     )
     app.state.service = service
