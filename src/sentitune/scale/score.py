@@ -109,10 +109,11 @@ def input_files(path: str | Path) -> list[Path]:
 
 
 def file_kind(path: Path) -> str:
-    name = path.name
-    return next(k for k in ("parquet", "csv", "tsv") if name.endswith("." + k)) if not name.endswith(
-        (".jsonl", ".jsonl.gz", ".json", ".json.gz")
-    ) else "jsonl"
+    """"parquet", "csv", "tsv" or "jsonl" (JSON lines, gzipped or not); the name is already checked."""
+    for kind in ("parquet", "csv", "tsv"):
+        if path.name.endswith("." + kind):
+            return kind
+    return "jsonl"
 
 
 def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -178,10 +179,10 @@ class OutputWriter:
 
 
 # ------------------------------------------------------------------------------------ engines
-def _summary(frames_rows: int, errors: int, seconds: float, output: Path, **extra: Any) -> dict:
+def _summary(rows: int, errors: int, seconds: float, output: Path, **extra: Any) -> dict:
     return {
-        "rows": frames_rows, "scored": frames_rows - errors, "errors": errors, "seconds": round(seconds, 2),
-        "rows_per_s": round(frames_rows / seconds, 1) if seconds > 0 else None, "output": str(output), **extra,
+        "rows": rows, "scored": rows - errors, "errors": errors, "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds, 1) if seconds > 0 else None, "output": str(output), **extra,
     }
 
 
