@@ -271,3 +271,13 @@ def test_serve_without_keys_is_a_one_line_error(tfidf_model_dir):
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2 and "no API key" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_max_length_setting_caps_the_served_models_tokens():
+    from sentitune.serving.app import Service
+
+    service = Service(ServeConfig(max_length=16, auth_enabled=False))
+    service.load()
+    assert service.load_error is None and service.model.meta.max_length == 16
+    long_text = "great " * 200
+    assert len(service.model._tokenize([long_text])[0]) == 16

@@ -46,6 +46,7 @@ class SentimentModel(ABC):
 
     def __init__(self, meta: ArtifactMeta | None = None):
         self.meta = meta or ArtifactMeta(method=self.method)
+        self.enable_cache(0)
 
     # --- what a method implements ---------------------------------------------------------------
     def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None) -> "SentimentModel":
@@ -105,7 +106,7 @@ class SentimentModel(ABC):
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, 2))
-        logits = self._cached_logits(texts) if getattr(self, "_cache", None) is not None else self.logits(texts)
+        logits = self._cached_logits(texts) if self._cache is not None else self.logits(texts)
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
 
     def predict(self, texts: Sequence[str] | str) -> list[str]:

@@ -137,8 +137,6 @@ class OutputWriter:
     and renamed on ``close`` so a half-written OUTPUT never looks finished."""
 
     def __init__(self, path: Path):
-        if not path.name.endswith(OUTPUT_SUFFIXES):
-            raise SentituneError(f"cannot write {path.name}: OUTPUT must end in {', '.join(OUTPUT_SUFFIXES)}")
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)

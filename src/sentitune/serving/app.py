@@ -137,12 +137,12 @@ def configure_logging(level: str) -> None:
 
 
 # --------------------------------------------------------------------------------- size limit
-class StreamedBodyLimit:
-    """ASGI middleware: a body sent without Content-Length (chunked) is cut off at ``max_bytes``.
+class BodySizeLimit:
+    """ASGI middleware: 413 for a body over ``max_bytes``, declared (refused before it is read) or
+    streamed without Content-Length (cut off at the limit).
 
-    Declared lengths are refused before anything is read (in the ``observe`` middleware). Raising
-    FastAPI's HTTPException from ``receive`` reaches the app's JSON error handler; Starlette's own
-    body limit would answer in plain text.
+    Raising FastAPI's HTTPException from ``receive`` reaches the app's JSON error handler; Starlette's
+    own body limit would answer in plain text.
     """
 
     def __init__(self, app, max_bytes: int):
@@ -151,10 +151,14 @@ class StreamedBodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        declared_too_large = declared.isdigit() and int(declared) > self.max_bytes
         received = 0
 
         async def counting_receive():
             nonlocal received
+            if declared_too_large:  # refused before anything is read
+                raise HTTPException(413, too_large_message(self.max_bytes))
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -220,8 +224,8 @@ class Service:
         try:
             model = sentitune.load(self.config.model_path)
             model.to(self.config.device).enable_cache(self.config.cache_size)
-            if hasattr(model, "max_length"):
-                model.max_length = min(model.max_length, self.config.max_length)
+            # MAX_LENGTH caps the tokens per text of the methods that truncate by the artifact's setting
+            model.meta.max_length = min(model.meta.max_length, self.config.max_length)
             model.predict(["warm-up: the first call pays for lazy initialisation"])
         except Exception as exc:  # reported by /health as 503 "error", the process stays up
             self.load_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -365,18 +369,14 @@ def create_app(config: ServeConfig | None = None, model: Any = None) -> FastAPI:
         return error_response(request_id(request), exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
 
     # inside `observe` (added later = further out), so the 413 it raises is counted and logged there
-    app.add_middleware(StreamedBodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
         rid = request_id(request)
         start = time.perf_counter()
-        declared = request.headers.get("content-length", "")
         try:
-            if declared.isdigit() and int(declared) > config.max_body_bytes:
-                response = error_response(rid, 413, "payload_too_large", too_large_message(config.max_body_bytes))
-            else:
-                response = await call_next(request)
+            response = await call_next(request)
         except Exception:  # a bug: full traceback in the log, a request id for the client
             log.exception("unhandled error", extra={"request_id": rid, "path": request.url.path})
             response = error_response(rid, 500, "internal_error", "internal server error; quote the request id when reporting it")
