@@ -7,7 +7,7 @@
    splits are removed so evaluations on the bundled test split stay honest.
 2. all-MiniLM-L6-v2 + LoRA (r=16, all linear projections) + a classification head, through the same
    trainer as `sentitune train`; temperature fitted on the validation split.
-3. The artifact (adapter + head + tokenizer, about 3.5 MB) is copied into the package; the held-out
+3. The artifact (adapter + head + tokenizer, about 3.4 MB) is copied into the package; the held-out
    per-source test splits stay in <work>/data/ for benchmarks/default_model.py.
 """
 
