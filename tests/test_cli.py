@@ -71,3 +71,10 @@ def test_data_prepare_then_train_tfidf(tmp_path):
     meta = json.loads((tmp_path / "model" / "sentitune.json").read_text())
     assert meta["method"] == "tfidf" and meta["metrics"]["val"]["accuracy"] > 0.9
     assert "POSITIVE" in run("predict", "--model-path", tmp_path / "model", "the food was wonderful").stdout
+
+
+def test_predict_warns_when_the_vocabulary_cannot_read_the_text():
+    proc = run("predict", "这部电影太好看了，我非常喜欢", "服务态度很差，再也不来了")
+    assert "tokens are unknown to the all-minilm-l6-v2 tokenizer" in proc.stderr
+    assert len(proc.stdout.splitlines()) == 2  # still answers
+    assert "unknown" not in run("predict", "a fine, warm film").stderr

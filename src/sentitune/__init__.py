@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ def load(path: str | Path | None = None, **kwargs: Any):
 
     directory = Path(path) if path is not None else DEFAULT_MODEL_PATH
     meta = read_meta(directory)
+    if os.environ.get("SENTITUNE_THREADS"):  # applied before any method builds its torch/onnxruntime state
+        from sentitune.methods.engine import configure_threads
+
+        configure_threads()
     return get_method(meta.method).from_artifact(directory, meta, **kwargs)
 
 

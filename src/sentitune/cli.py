@@ -151,6 +151,8 @@ def predict(
     if not items:
         raise SentituneError("nothing to classify: give TEXT arguments or --file")
     model = sentitune.load(model_path)
+    if warning := model.unreadable_warning(items):
+        print(f"warning: {warning}", file=sys.stderr)
     records = model.predict_records(items)
     if (as_json or output) and model.meta.options.get("reasoning") and hasattr(model, "explain"):
         for r, why in zip(records, model.explain(items, [r["label"] for r in records])):

@@ -1,9 +1,11 @@
 """ONNX export of the shipped default model: exact fp32, near-identical int8, clear errors."""
 
+import os
 import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 
 import sentitune
@@ -24,9 +26,30 @@ def test_fp32_matches_pytorch_and_int8_agrees(exported, sample_test):
     assert fp32.meta.method == "onnx" and fp32.temperature == sentitune.load().temperature
     np.testing.assert_allclose(fp32.logits(texts), reference, atol=1e-3)
     int8 = sentitune.load(exported["int8"]).logits(texts)
-    # Measured 0.983 on this split and 0.987 on the default model's 7,155-row held-out split (0.990 on
-    # its short texts); issue 6 asks 0.99.
-    assert (int8.argmax(1) == reference.argmax(1)).mean() >= 0.97
+    # Measured 0.989 on this 352-text split (4 labels) and 0.993 on the default model's 7,155-row
+    # held-out split (benchmarks/speed.py); issue 6 asks 0.99 there.
+    assert (int8.argmax(1) == reference.argmax(1)).mean() >= 0.98
+
+
+def test_int8_uses_signed_weights_and_keeps_the_first_feed_forwards_fp32(exported):
+    graph = onnx.load(str(exported["int8"] / "model.onnx")).graph
+    float_matmuls = {n.name for n in graph.node if n.op_type == "MatMul"}
+    # the first three blocks' feed-forward layers, where per-tensor int8 activations lose the most
+    for layer in range(3):
+        assert f"/bert/encoder/layer.{layer}/intermediate/dense/MatMul" in float_matmuls
+        assert f"/bert/encoder/layer.{layer}/output/dense/MatMul" in float_matmuls
+    assert "/bert/encoder/layer.3/intermediate/dense/MatMul" not in float_matmuls
+    # s8 weights: u8 x s8 runs on the VNNI/AMX integer kernels (u8 x u8 was no faster than fp32)
+    zero_points = {i.name: i for i in graph.initializer if i.name.endswith("_zero_point")}
+    weights = [zero_points[n.input[3]] for n in graph.node if n.op_type == "MatMulInteger"]
+    assert len(weights) == 6 * 6 + 2 - 6 and all(w.data_type == onnx.TensorProto.INT8 for w in weights)
+
+
+def test_onnx_threads_follow_the_one_setting(exported):
+    code = f"import sentitune; print(sentitune.load({str(exported['int8'])!r}).session.get_session_options().intra_op_num_threads)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "SENTITUNE_THREADS": "1"})
+    assert proc.stdout.strip() == "1", proc.stderr
 
 
 def test_truncated_onnx_file_is_a_clear_error(exported, tmp_path):
@@ -50,3 +73,20 @@ def test_cli_export_then_predict(tmp_path):
     assert run("export", "onnx", "--out", out, "--quantize", "int8").returncode == 0
     proc = run("predict", "--model-path", out, "What a wonderful, heartfelt film.")
     assert proc.returncode == 0 and proc.stdout.startswith("POSITIVE"), proc.stderr
+
+
+def test_decoder_classifier_exports_exactly(tmp_path, sample_train):
+    """A Qwen3 sequence classifier (tiny-qwen3): the exported graph finds the last real token as
+    PyTorch does, in a padded batch and for a one-token text alone."""
+    from sentitune.config import TrainConfig
+    from sentitune.methods.classifier import SequenceClassifier
+
+    cfg = TrainConfig(method="classifier", model="tiny-qwen3", output_dir=str(tmp_path / "run"), max_steps=2,
+                      batch_size=4, max_length=32, learning_rate=1e-3, eval_strategy="no")
+    rows = sorted(sample_train, key=lambda r: len(r["text"]))
+    SequenceClassifier().fit([r for r in rows if r["label"] == 0][:4] + [r for r in rows if r["label"] == 1][:4], None, cfg).save(tmp_path / "m")
+    texts = ["ok", "a delightful surprise from start to finish", "The battery died after two days."]
+    reference = sentitune.load(tmp_path / "m").logits(texts)
+    exported = sentitune.load(export_onnx(tmp_path / "m", tmp_path / "onnx"))
+    np.testing.assert_allclose(exported.logits(texts), reference, atol=1e-4)
+    np.testing.assert_allclose(exported.logits(texts[:1]), reference[:1], atol=1e-4)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -84,9 +86,11 @@ def test_template_fallbacks_and_qwen3_thinking_off(tokenizer):
     qwen3.chat_template = QWEN3_GENERATION
     assert build_prompt(load_template("expert"), qwen3).render("ok").endswith("assistant\n<think>\n\n</think>\n\n")
     no_system = copy.deepcopy(tokenizer)  # Mistral-style: a system turn is refused, so it joins the user turn
-    no_system.chat_template = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system') }}{% endif %}" + QWEN3_GENERATION
-    assert "analysis AI. Analyze the following text and classify the sentiment as positive or negative.\n\nText to analyze: ok" \
-        in build_prompt(load_template("chat"), no_system).render("ok")
+    refuse = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system') }}{% endif %}"
+    no_system.chat_template = refuse + QWEN3_GENERATION
+    rendered = build_prompt(load_template("chat"), no_system).render("ok")
+    assert "<|im_start|>user\nYou are a sentiment analysis AI." in rendered
+    assert "as positive or negative.\n\nText to analyze: ok<|im_end|>" in rendered
 
 
 def test_template_from_file(tmp_path, tokenizer):
@@ -107,7 +111,7 @@ def test_template_from_file(tmp_path, tokenizer):
 # ------------------------------------------------------------------------------ zero-shot
 def test_zero_shot_scores_the_labels_in_the_right_columns(zero_shot_dir):
     model = sentitune.load(zero_shot_dir)
-    assert model.meta.method == "zero-shot" and model.meta.prompt_template == "plain" and model.meta.metrics["val"]["n"] == 16
+    assert (model.meta.method, model.meta.prompt_template, model.meta.metrics["val"]["n"]) == ("zero-shot", "plain", 16)
     proba = model.predict_proba(POSITIVE + NEGATIVE)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-9)
     assert proba[:3, 1].mean() > proba[3:, 1].mean() + 0.2, proba
@@ -154,15 +158,19 @@ def test_instruct_trains_saves_and_reloads_identically(instruct):
 def test_explanations_and_the_api_reasoning_field(instruct):
     model, _ = instruct
     reasons = model.explain(["The staff were lovely and the room was spotless."], ["POSITIVE"])
-    assert reasons[0].startswith("The text is positive because ") and len(reasons[0]) > len("The text is positive because ") + 3
+    prefix = "The text is positive because "
+    assert reasons[0].startswith(prefix) and len(reasons[0]) > len(prefix) + 3, reasons
     with TestClient(create_app(ServeConfig(auth_enabled=False), model)) as client:
-        body = client.post("/api/v1/analyze", json={"text": "Awful, it broke on day one.", "include_reasoning": True}).json()
+        body = client.post("/api/v1/analyze", json={"text": "Awful, broke on day one.", "include_reasoning": True}).json()
     assert body["reasoning"].startswith(f"The text is {body['predicted_sentiment'].lower()} because")
 
 
-def test_load_in_4bit_without_cuda_is_one_clear_error():
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA GPU")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="4-bit loading works where there is CUDA")
+def test_load_in_4bit_without_cuda_is_one_clear_error(tmp_path):
     cfg = TrainConfig(method="instruct", model=MODEL, load_in_4bit=True)
-    with pytest.raises(SentituneError, match="4-bit QLoRA needs a CUDA GPU and bitsandbytes; this machine has no CUDA GPU"):
+    with pytest.raises(SentituneError, match="4-bit QLoRA needs a CUDA GPU and bitsandbytes; this machine has no CUDA"):
         InstructModel().fit([{"text": "fine", "label": 1}], None, cfg)
+    proc = subprocess.run([sys.executable, "-m", "sentitune", "train", "--method", "instruct", "--load-in-4bit",
+                           "--output-dir", tmp_path / "q"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: 4-bit QLoRA needs a CUDA GPU"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -42,3 +42,13 @@ def test_lru_cache_returns_the_same_scores_and_evicts(tfidf_model_dir):
     assert list(cached._cache.rows) == ["great food", "cold and late", "fine value"]  # the 3 most recently used
     np.testing.assert_allclose(cached.predict_proba(["fine value"]), plain.predict_proba(["fine value"]))
     assert cached.cache_hits == 2
+
+
+def test_training_an_english_encoder_on_chinese_warns(tmp_path, sample_train):
+    chinese = [r for r in sample_train if r["source"].startswith("weibo")][:32]
+    cfg = TrainConfig(method="classifier", output_dir=str(tmp_path / "zh"), max_steps=1, batch_size=8,
+                      eval_strategy="no", calibrate=False)
+    from sentitune.methods.classifier import SequenceClassifier
+
+    with pytest.warns(UserWarning, match="tokens are unknown to the all-minilm-l6-v2 tokenizer"):
+        SequenceClassifier().fit(chinese, None, cfg)

@@ -9,6 +9,7 @@ NEGATIVE, column 1 POSITIVE, any monotone scale whose softmax is a probability);
 from __future__ import annotations
 
 import hashlib
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -36,6 +37,29 @@ def check_texts(texts: Sequence[str] | str) -> list[str]:
         if not t.strip():
             raise SentituneError(f"text {i} is empty")
     return texts
+
+
+UNKNOWN_WARN_FRACTION = 0.3
+
+
+def unreadable_message(tokenizer, texts: list[str], base_model: str | None) -> str | None:
+    """Why ``tokenizer`` cannot read ``texts`` (most tokens unknown, e.g. Chinese with an English
+    vocabulary), or None. Byte-level BPE (Qwen, Llama) has no unknown token and reads anything."""
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return None
+    special = set(tokenizer.all_special_ids) - {unk}
+    tokens = [i for ids in tokenizer(texts[:2000], truncation=True, max_length=256)["input_ids"] for i in ids if i not in special]
+    frac = sum(i == unk for i in tokens) / len(tokens) if tokens else 0.0
+    if frac <= UNKNOWN_WARN_FRACTION:
+        return None
+    return (f"{frac:.0%} of tokens are unknown to the {base_model} tokenizer: it cannot read this text "
+            "(e.g. Chinese with an English vocabulary). Use a multilingual model or --method tfidf.")
+
+
+def warn_if_unreadable(tokenizer, texts: list[str], base_model: str | None) -> None:
+    if message := unreadable_message(tokenizer, texts, base_model):
+        warnings.warn(message, stacklevel=3)
 
 
 class SentimentModel(ABC):
@@ -96,6 +120,11 @@ class SentimentModel(ABC):
         self.cache_misses += len(missing)
         self.cache_hits += len(texts) - len(missing)
         return np.stack([found[t] for t in texts])
+
+    def unreadable_warning(self, texts: list[str]) -> str | None:
+        """Why this model cannot read ``texts`` (its vocabulary sees mostly unknown tokens), or None."""
+        tokenizer = getattr(self, "tokenizer", None)  # the transformer methods keep theirs here
+        return unreadable_message(tokenizer, texts, self.meta.base_model) if tokenizer is not None else None
 
     def to(self, device: str) -> "SentimentModel":
         """Move to a torch device ("cpu", "cuda", "auto"); methods without torch weights ignore it."""

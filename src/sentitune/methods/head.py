@@ -29,7 +29,7 @@ from sentitune.artifact import ArtifactMeta
 from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel
-from sentitune.methods.classifier import load_tokenizer, quiet_transformers, warn_if_unreadable
+from sentitune.methods.classifier import load_tokenizer, quiet_transformers
 from sentitune.zoo import cache_dir, resolve_model
 
 HEAD_FILE = "head.json"
@@ -138,7 +138,7 @@ class EmbeddingHead(SentimentModel):
         options = {"pooling": self.encoder.pooling}  # resolved: a reload pools the same way without guessing
         self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length, options=options)
         texts = [r["text"] for r in train]
-        warn_if_unreadable(self.encoder.tokenizer, self.encoder.tokenizer(texts[:2000], truncation=True)["input_ids"], base)
+        warn_if_unreadable(self.encoder.tokenizer, texts, base)
         x = self.encoder.encode(texts, cache=True, progress=True)
         self.head = LogisticRegression(C=10.0, max_iter=2000).fit(x, [int(r["label"]) for r in train])
         return self
@@ -146,6 +146,10 @@ class EmbeddingHead(SentimentModel):
     def logits(self, texts: list[str]) -> np.ndarray:
         z = self.head.decision_function(self.encoder.encode(texts))
         return np.stack([np.zeros_like(z), z], axis=1)  # softmax([0, z]) = sigmoid(z)
+
+    @property
+    def tokenizer(self):
+        return self.encoder.tokenizer
 
     def to(self, device: str) -> "EmbeddingHead":
         if device == "auto":

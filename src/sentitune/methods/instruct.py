@@ -23,6 +23,7 @@ from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel, check_texts
 from sentitune.methods.classifier import ADAPTER_FILES, FULL_FILES, load_tokenizer, quiet_transformers
+from sentitune.methods.engine import length_batches
 from sentitune.methods.prompts import build_prompt, load_template
 from sentitune.zoo import resolve_model
 
@@ -34,6 +35,13 @@ IGNORE = -100  # labels the loss skips: the prompt and the padding
 def base_model_name(cfg: TrainConfig) -> str:
     explicit = "model" in cfg.model_fields_set or cfg.model_size
     return cfg.resolved_model() if explicit else DEFAULT_MODEL
+
+
+def load_base_tokenizer(base: str):
+    try:
+        return load_tokenizer(resolve_model(base))
+    except OSError as exc:  # a hub id that is not cached while offline, or a directory without one
+        raise SentituneError(f"cannot load the tokenizer of {base}: {str(exc).splitlines()[0]}") from None
 
 
 def quantization_kwargs() -> dict[str, Any]:
@@ -56,11 +64,14 @@ def quantization_kwargs() -> dict[str, Any]:
 
 def load_causal_lm(base: str, load_in_4bit: bool = False) -> torch.nn.Module:
     # float32 on CPU: bf16 checkpoints (Qwen3) train and run slowly and less exactly there.
-    kwargs = quantization_kwargs() if load_in_4bit else {"dtype": "auto" if torch.cuda.is_available() else torch.float32}
+    if load_in_4bit:
+        kwargs = quantization_kwargs()
+    else:
+        kwargs = {"dtype": "auto" if torch.cuda.is_available() else torch.float32}
     try:
         with quiet_transformers():
             return AutoModelForCausalLM.from_pretrained(resolve_model(base), **kwargs)
-    except ValueError as exc:  # e.g. an encoder: no causal-LM head to answer with
+    except (OSError, ValueError) as exc:  # not found / offline, or e.g. an encoder with no LM head
         raise SentituneError(f"{base} cannot be loaded as a causal LM: {str(exc).splitlines()[0]}") from None
 
 
@@ -89,10 +100,11 @@ def left_pad(seqs: list[list[int]], pad_id: int, device) -> dict[str, torch.Tens
 class ZeroShotModel(SentimentModel):
     method = "zero-shot"
 
-    def __init__(self, meta: ArtifactMeta | None = None, model=None, tokenizer=None, batch_size: int = 16):
+    def __init__(self, meta: ArtifactMeta | None = None, model=None, tokenizer=None, batch_size: int = 16,
+                 max_tokens: int = 2048):
         super().__init__(meta)
         self.model = model
-        self.batch_size = batch_size
+        self.batch_size, self.max_tokens = batch_size, max_tokens
         if tokenizer is not None:
             self._set_tokenizer(tokenizer)
 
@@ -119,9 +131,10 @@ class ZeroShotModel(SentimentModel):
                 if ids[:shared] == self.shared_ids and len(ids) > shared:  # else it does not fit the scheme
                     firsts.append(ids[shared])
             self.label_ids.append(list(dict.fromkeys(firsts)))
-        overhead = len(tokenizer(self.prompt.render(""), add_special_tokens=self.prompt.add_special_tokens)["input_ids"])
         # Long texts are cut, never the prompt around them: the answer must follow the prompt's end.
-        self.text_budget = max(8, (self.meta.max_length - overhead - max(map(len, self.answer_ids)) - 1) // self.prompt.slots)
+        prompt = len(tokenizer(self.prompt.render(""), add_special_tokens=self.prompt.add_special_tokens)["input_ids"])
+        room = self.meta.max_length - prompt - max(map(len, self.answer_ids)) - 1  # 1: EOS in training
+        self.text_budget = max(8, room // self.prompt.slots)
 
     # ------------------------------------------------------------------------------ building
     def _start(self, cfg: TrainConfig) -> str:
@@ -131,7 +144,7 @@ class ZeroShotModel(SentimentModel):
             method=self.method, base_model=base, max_length=cfg.max_length, prompt_template=template.spec,
             options={"reasoning": cfg.reasoning},
         )
-        self._set_tokenizer(load_tokenizer(resolve_model(base)))
+        self._set_tokenizer(load_base_tokenizer(base))
         return base
 
     def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
@@ -152,9 +165,7 @@ class ZeroShotModel(SentimentModel):
     def _batches(self, seqs: list[list[int]]):
         """Length-bucketed batches (less padding), as (indices into seqs, left-padded tensors)."""
         device = next(self.model.parameters()).device
-        order = np.argsort([len(s) for s in seqs], kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in length_batches([len(s) for s in seqs], self.batch_size, self.max_tokens):
             yield idx, left_pad([seqs[i] for i in idx], self.tokenizer.pad_token_id, device)
 
     @torch.inference_mode()
@@ -203,8 +214,7 @@ class ZeroShotModel(SentimentModel):
     def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "ZeroShotModel":
         if not meta.base_model:
             raise ArtifactError(f"{directory}/sentitune.json names no base_model")
-        tokenizer = load_tokenizer(resolve_model(meta.base_model))
-        return cls(meta, load_causal_lm(meta.base_model).eval(), tokenizer, **kwargs)
+        return cls(meta, load_causal_lm(meta.base_model).eval(), load_base_tokenizer(meta.base_model), **kwargs)
 
 
 class InstructModel(ZeroShotModel):
