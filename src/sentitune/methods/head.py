@@ -28,7 +28,7 @@ from transformers.utils import cached_file
 from sentitune.artifact import ArtifactMeta
 from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
-from sentitune.methods.base import SentimentModel
+from sentitune.methods.base import SentimentModel, warn_if_unreadable
 from sentitune.methods.classifier import load_tokenizer, quiet_transformers
 from sentitune.zoo import cache_dir, resolve_model
 
