@@ -32,6 +32,13 @@ SHORT = ("sst2/train", "sentiment140/train_sample")
 LONG = ("imdb/train", "amazon/multi_domain_blitzer_train")
 SINGLES = 200  # single-text requests timed per path for the latency percentiles
 TRANSFORMER_PATHS = ("sentitune PyTorch", "sentitune PyTorch bf16", "sentitune ONNX fp32", "sentitune ONNX int8")
+PATHS_NOTE = (
+    "Paths: `sentitune PyTorch` is `sentitune.load()` (fp32); `bf16` the same with `SENTITUNE_PRECISION=bf16`; "
+    "`ONNX fp32` / `int8` are `sentitune export onnx [--quantize int8]` (int8: signed per-channel MatMul weights, "
+    "activations quantized at run time, the first three blocks' feed-forward MatMuls kept fp32). texts/s is the "
+    "best of two interleaved rounds over the same texts; latency is one text per call. The machine is shared with "
+    "other work: compare the rows of one run."
+)
 
 
 def texts_from(rows: list[dict], sources: tuple[str, ...], n: int, seed: int = 0) -> list[dict]:
@@ -141,7 +148,7 @@ def main() -> None:
     where = f"the default model's held-out split ({len(rows):,} rows)" if held_out else "the bundled test split"
     print(f"\nagreement on {where}\n{table}")
     sections.append(f"### Labels on {where}\n\n{table}")
-    sections.append(targets(summary, agreement))
+    sections.append(targets(summary, agreement) + "\n\n" + PATHS_NOTE)
     print("\n" + sections[-1])
     write_section("speed", "Inference speed: plain pipeline vs sentitune (issue 6)", "\n\n".join(sections))
 
