@@ -59,8 +59,8 @@ METHODS: dict[str, tuple[dict, bool]] = {
          "max_steps": 200, "batch_size": 4, "learning_rate": 3e-4, "warmup_steps": 10, "lr_scheduler": "cosine",
          "eval_strategy": "no", "max_length": 64}, True),
     "classifier SmolLM2-135M LoRA": (
-        {"method": "classifier", "model": "smollm2-135m-instruct", "lora": LORA, "max_steps": 400, "batch_size": 8,
-         "learning_rate": 2e-4, "warmup_ratio": 0.05, "eval_strategy": "no"}, True),
+        {"method": "classifier", "model": "smollm2-135m-instruct", "lora": LORA, "max_steps": 200, "batch_size": 8,
+         "learning_rate": 2e-4, "warmup_ratio": 0.05, "eval_strategy": "no", "max_length": 128}, True),
 }
 
 
