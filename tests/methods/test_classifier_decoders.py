@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 import sentitune
 from sentitune.config import LoraConfig, TrainConfig
-from sentitune.methods.classifier import ADAPTER_FILES, FULL_FILES, SequenceClassifier
+from sentitune.methods.classifier import ADAPTER_FILES, SequenceClassifier
 
 TEXTS = [
     "a delightful surprise from start to finish",
@@ -60,7 +60,7 @@ def test_decoder_classifier_trains_pads_saves_and_reloads_exactly(tmp_path, samp
         with safe_open(out / "adapter_model.safetensors", "pt") as f:
             assert any(k.endswith("score.weight") for k in f.keys())
     else:
-        assert all((out / f).is_file() for f in FULL_FILES)
+        assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
 
     reloaded = sentitune.load(out)
     np.testing.assert_allclose(reloaded.logits(TEXTS), batch, atol=1e-5)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -26,7 +26,6 @@ from sentitune.methods.engine import length_batches, resolve_precision
 from sentitune.zoo import resolve_model
 
 ADAPTER_FILES = ["adapter_config.json", "adapter_model.safetensors"]
-FULL_FILES = ["config.json", "model.safetensors"]
 
 
 @contextmanager
@@ -61,6 +60,38 @@ def load_tokenizer(name_or_path: str):
         distinct = unk is not None and unk not in (tokenizer.eos_token, tokenizer.bos_token)
         tokenizer.pad_token = unk if distinct else (tokenizer.pad_token or tokenizer.eos_token)
     return tokenizer
+
+
+def save_model(model, tokenizer, directory: Path, lora: bool) -> list[str]:
+    """Write the tokenizer and the weights (for LoRA only the adapter and new modules); the files written."""
+    if lora and not hasattr(model, "peft_config"):
+        raise SentituneError("this LoRA model was merged for inference; save it before loading it for prediction")
+    tokenizer.save_pretrained(directory)
+    model.save_pretrained(directory)
+    if lora:
+        return ADAPTER_FILES
+    # one model.safetensors, or shards and their index for a model over save_pretrained's shard size
+    return ["config.json", *sorted(p.name for p in Path(directory).glob("model*.safetensors*"))]
+
+
+def load_model(directory: Path, meta: ArtifactMeta, load: Callable[[str, Any], torch.nn.Module], merge: bool = True):
+    """(model, tokenizer) saved by ``save_model``. ``load(path, tokenizer)`` builds a model from full
+    weights: the artifact's own, or for LoRA its base model's, under the saved adapter."""
+    try:
+        tokenizer = load_tokenizer(str(directory))
+        if "lora" not in meta.options:
+            return load(str(directory), tokenizer), tokenizer
+        if not meta.base_model:
+            raise ArtifactError(f"{directory}/sentitune.json names no base_model for its LoRA adapter")
+        from peft import PeftModel
+
+        with quiet_transformers():
+            model = PeftModel.from_pretrained(load(meta.base_model, tokenizer), str(directory))
+            if merge:  # inference: fold the adapter into the weights, no LoRA overhead per call
+                model = model.merge_and_unload()
+        return model, tokenizer
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0]}") from None
 
 
 class SequenceClassifier(SentimentModel):
@@ -114,7 +145,8 @@ class SequenceClassifier(SentimentModel):
                 r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                 target_modules=cfg.lora.target_modules,
             )
-            model = get_peft_model(model, lora)
+            with quiet_transformers():  # peft reads an attribute transformers 5 deprecated
+                model = get_peft_model(model, lora)
             self.meta.options["lora"] = cfg.lora.model_dump()
 
         def encode(rows: list[dict]) -> Dataset:
@@ -168,34 +200,14 @@ class SequenceClassifier(SentimentModel):
         return "lora" in self.meta.options
 
     def save_weights(self, directory: Path) -> list[str]:
-        self.tokenizer.save_pretrained(directory)
-        model = self.model
-        if self.is_lora and not hasattr(model, "peft_config"):
-            raise SentituneError("this LoRA model was merged for inference; save it before loading it for prediction")
-        model.save_pretrained(directory)
-        return ADAPTER_FILES if self.is_lora else FULL_FILES
+        return save_model(self.model, self.tokenizer, directory, self.is_lora)
 
     @classmethod
     def from_artifact(cls, directory: Path, meta: ArtifactMeta, merge: bool = True, precision: str | None = None,
                       **kwargs: Any):
         """``precision`` "bf16" (or ``SENTITUNE_PRECISION=bf16``) casts the weights for inference."""
         bf16 = resolve_precision(precision) == "bf16"
-        try:
-            tokenizer = load_tokenizer(str(directory))
-            if "lora" in meta.options:
-                from peft import PeftModel
-
-                if not meta.base_model:
-                    raise ArtifactError(f"{directory}/sentitune.json names no base_model for its LoRA adapter")
-                with quiet_transformers():
-                    model = PeftModel.from_pretrained(cls._load_base(meta.base_model, tokenizer, frozen=True), str(directory))
-                    if merge:  # inference: fold the adapter into the weights, no LoRA overhead per call
-                        model = model.merge_and_unload()
-            else:
-                with quiet_transformers():
-                    model = AutoModelForSequenceClassification.from_pretrained(str(directory))
-                # the head finds the last token by the pad id: the one this tokenizer pads with
-                model.config.pad_token_id = tokenizer.pad_token_id
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0]}") from None
+        # _load_base re-syncs the head's pad id with the tokenizer's: the head finds the last token by it
+        frozen = "lora" in meta.options
+        model, tokenizer = load_model(directory, meta, lambda path, tok: cls._load_base(path, tok, frozen), merge)
         return cls(meta, (model.to(torch.bfloat16) if bf16 else model).eval(), tokenizer, **kwargs)

@@ -30,6 +30,7 @@ from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel, warn_if_unreadable
 from sentitune.methods.classifier import load_tokenizer, quiet_transformers
+from sentitune.methods.engine import length_batches
 from sentitune.zoo import cache_dir, resolve_model
 
 HEAD_FILE = "head.json"
@@ -78,8 +79,9 @@ def model_pooling(path: str, model: torch.nn.Module) -> str:
 class Encoder:
     """A frozen HF encoder turning texts into pooled, L2-normalised embeddings."""
 
-    def __init__(self, name: str, pooling: str = "model", max_length: int = 256, batch_size: int = 64):
-        self.name, self.max_length, self.batch_size = name, max_length, batch_size
+    def __init__(self, name: str, pooling: str = "model", max_length: int = 256, batch_size: int = 64,
+                 max_tokens: int = 4096):
+        self.name, self.max_length, self.batch_size, self.max_tokens = name, max_length, batch_size, max_tokens
         path = resolve_model(name)
         with quiet_transformers():
             self.tokenizer = load_tokenizer(path)  # decoders get a pad token to batch with
@@ -98,11 +100,9 @@ class Encoder:
         if path is not None and path.is_file():
             return np.load(path)
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.empty((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        starts = range(0, len(order), self.batch_size)
-        for start in tqdm(starts, desc="embedding", disable=not progress):
-            idx = order[start : start + self.batch_size]
+        batches = length_batches([len(x) for x in ids], self.batch_size, self.max_tokens)
+        for idx in tqdm(batches, desc="embedding", disable=not progress):
             batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
             batch = {k: v.to(self.model.device) for k, v in batch.items()}
             hidden = self.model(**batch).last_hidden_state

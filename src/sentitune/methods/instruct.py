@@ -22,7 +22,7 @@ from sentitune.artifact import LABELS, ArtifactMeta
 from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel, check_texts
-from sentitune.methods.classifier import ADAPTER_FILES, FULL_FILES, load_tokenizer, quiet_transformers
+from sentitune.methods.classifier import load_model, load_tokenizer, quiet_transformers, save_model
 from sentitune.methods.engine import length_batches
 from sentitune.methods.prompts import build_prompt, load_template
 from sentitune.zoo import resolve_model
@@ -253,10 +253,11 @@ class InstructModel(ZeroShotModel):
         if lora:
             if cfg.load_in_4bit:
                 model = prepare_model_for_kbit_training(model)
-            model = get_peft_model(model, LoraConfig(
-                task_type=TaskType.CAUSAL_LM, r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
-                lora_dropout=cfg.lora.dropout, target_modules=cfg.lora.target_modules,
-            ))
+            with quiet_transformers():  # peft reads an attribute transformers 5 deprecated
+                model = get_peft_model(model, LoraConfig(
+                    task_type=TaskType.CAUSAL_LM, r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
+                    lora_dropout=cfg.lora.dropout, target_modules=cfg.lora.target_modules,
+                ))
             self.meta.options["lora"] = cfg.lora.model_dump() | {"enabled": True}
         self.meta.options["load_in_4bit"] = cfg.load_in_4bit
         # The Trainer's own metrics would gather full-vocabulary logits at every position; the loss on
@@ -274,28 +275,10 @@ class InstructModel(ZeroShotModel):
         return self
 
     def save_weights(self, directory: Path) -> list[str]:
-        if self.is_lora and not hasattr(self.model, "peft_config"):
-            raise SentituneError("this LoRA model was merged for inference; save it before loading it for prediction")
-        self.tokenizer.save_pretrained(directory)
-        self.model.save_pretrained(directory)
-        return ADAPTER_FILES if self.is_lora else FULL_FILES
+        return save_model(self.model, self.tokenizer, directory, self.is_lora)
 
     @classmethod
     def from_artifact(cls, directory: Path, meta: ArtifactMeta, merge: bool = True, **kwargs: Any):
-        try:
-            tokenizer = load_tokenizer(str(directory))
-            if "lora" in meta.options:
-                from peft import PeftModel
-
-                if not meta.base_model:
-                    raise ArtifactError(f"{directory}/sentitune.json names no base_model for its LoRA adapter")
-                # Full precision even after QLoRA: the merged model then runs anywhere, CPU included.
-                with quiet_transformers():
-                    model = PeftModel.from_pretrained(load_causal_lm(meta.base_model), str(directory))
-                    if merge:  # inference: fold the adapter into the weights, no LoRA overhead per call
-                        model = model.merge_and_unload()
-            else:
-                model = load_causal_lm(str(directory))
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0]}") from None
+        # Full precision even after QLoRA: the merged model then runs anywhere, CPU included.
+        model, tokenizer = load_model(directory, meta, lambda path, _: load_causal_lm(path), merge)
         return cls(meta, model.eval(), tokenizer, **kwargs)
