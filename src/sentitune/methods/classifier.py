@@ -19,10 +19,10 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from sentitune.artifact import LABELS, ArtifactMeta
-from sentitune.config import TrainConfig
+from sentitune.config import LoraConfig as LoraSettings, TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel, softmax, warn_if_unreadable
-from sentitune.methods.engine import length_batches, resolve_precision
+from sentitune.methods.engine import length_batches, resolve_device, resolve_precision
 from sentitune.zoo import resolve_model
 
 ADAPTER_FILES = ["adapter_config.json", "adapter_model.safetensors"]
@@ -60,6 +60,16 @@ def load_tokenizer(name_or_path: str):
         distinct = unk is not None and unk not in (tokenizer.eos_token, tokenizer.bos_token)
         tokenizer.pad_token = unk if distinct else (tokenizer.pad_token or tokenizer.eos_token)
     return tokenizer
+
+
+def add_lora(model, settings: LoraSettings, task_type: str):
+    """``model`` under a new LoRA adapter with these settings; ``task_type`` is peft's (SEQ_CLS, CAUSAL_LM)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(task_type=task_type, r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                        target_modules=settings.target_modules)
+    with quiet_transformers():  # peft reads an attribute transformers 5 deprecated
+        return get_peft_model(model, config)
 
 
 def save_model(model, tokenizer, directory: Path, lora: bool) -> list[str]:
@@ -130,7 +140,6 @@ class SequenceClassifier(SentimentModel):
 
     def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
         from datasets import Dataset
-        from peft import LoraConfig, TaskType, get_peft_model
 
         from sentitune.methods.trainer import class_weighted_loss, train_model
 
@@ -140,13 +149,7 @@ class SequenceClassifier(SentimentModel):
         self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length)
         model = self._load_base(base, self.tokenizer, frozen=cfg.lora.enabled)
         if cfg.lora.enabled:
-            lora = LoraConfig(
-                task_type=TaskType.SEQ_CLS,  # keeps the new classification head trainable and saved
-                r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                target_modules=cfg.lora.target_modules,
-            )
-            with quiet_transformers():  # peft reads an attribute transformers 5 deprecated
-                model = get_peft_model(model, lora)
+            model = add_lora(model, cfg.lora, "SEQ_CLS")  # SEQ_CLS keeps the new head trainable and saved
             self.meta.options["lora"] = cfg.lora.model_dump()
 
         def encode(rows: list[dict]) -> Dataset:
@@ -189,9 +192,7 @@ class SequenceClassifier(SentimentModel):
         return out
 
     def to(self, device: str) -> "SequenceClassifier":
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model.to(device)
+        self.model.to(resolve_device(device))
         return self
 
     # ------------------------------------------------------------------------------ persistence

@@ -49,6 +49,15 @@ def resolve_precision(precision: str | None) -> str:
     return value or "fp32"
 
 
+def resolve_device(device: str) -> str:
+    """A torch device name; "auto" is the GPU when there is one."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def length_batches(lengths: Sequence[int], max_batch: int, max_tokens: int) -> list[np.ndarray]:
     """Indices sorted by length, cut into batches of at most ``max_batch`` texts and ``max_tokens``
     padded tokens; similar lengths share a batch, so little compute goes to padding. Callers write

@@ -30,7 +30,7 @@ from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel, warn_if_unreadable
 from sentitune.methods.classifier import load_tokenizer, quiet_transformers
-from sentitune.methods.engine import length_batches
+from sentitune.methods.engine import length_batches, resolve_device
 from sentitune.zoo import cache_dir, resolve_model
 
 HEAD_FILE = "head.json"
@@ -86,8 +86,7 @@ class Encoder:
         with quiet_transformers():
             self.tokenizer = load_tokenizer(path)  # decoders get a pad token to batch with
             self.model = AutoModel.from_pretrained(path).eval()
-        if torch.cuda.is_available():  # a 4B/8B embedding model is hours on a CPU, minutes on a GPU
-            self.model.to("cuda")
+        self.model.to(resolve_device("auto"))  # a 4B/8B embedding model is hours on a CPU, minutes on a GPU
         self.pooling = model_pooling(path, self.model) if pooling == "model" else pooling
 
     def _cache_file(self, texts: list[str]) -> Path:
@@ -152,9 +151,7 @@ class EmbeddingHead(SentimentModel):
         return self.encoder.tokenizer
 
     def to(self, device: str) -> "EmbeddingHead":
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.encoder.model.to(device)
+        self.encoder.model.to(resolve_device(device))
         return self
 
     def save_weights(self, directory: Path) -> list[str]:

@@ -22,8 +22,8 @@ from sentitune.artifact import LABELS, ArtifactMeta
 from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel, check_texts
-from sentitune.methods.classifier import load_model, load_tokenizer, quiet_transformers, save_model
-from sentitune.methods.engine import length_batches
+from sentitune.methods.classifier import add_lora, load_model, load_tokenizer, quiet_transformers, save_model
+from sentitune.methods.engine import length_batches, resolve_device
 from sentitune.methods.prompts import build_prompt, load_template
 from sentitune.zoo import resolve_model
 
@@ -201,9 +201,7 @@ class ZeroShotModel(SentimentModel):
         return out
 
     def to(self, device: str) -> "ZeroShotModel":
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model.to(device)
+        self.model.to(resolve_device(device))
         return self
 
     # ------------------------------------------------------------------------------ persistence
@@ -235,7 +233,7 @@ class InstructModel(ZeroShotModel):
 
     def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
         from datasets import Dataset
-        from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
+        from peft import prepare_model_for_kbit_training
 
         from sentitune.methods.trainer import train_model
 
@@ -253,11 +251,7 @@ class InstructModel(ZeroShotModel):
         if lora:
             if cfg.load_in_4bit:
                 model = prepare_model_for_kbit_training(model)
-            with quiet_transformers():  # peft reads an attribute transformers 5 deprecated
-                model = get_peft_model(model, LoraConfig(
-                    task_type=TaskType.CAUSAL_LM, r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
-                    lora_dropout=cfg.lora.dropout, target_modules=cfg.lora.target_modules,
-                ))
+            model = add_lora(model, cfg.lora, "CAUSAL_LM")
             self.meta.options["lora"] = cfg.lora.model_dump() | {"enabled": True}
         self.meta.options["load_in_4bit"] = cfg.load_in_4bit
         # The Trainer's own metrics would gather full-vocabulary logits at every position; the loss on
