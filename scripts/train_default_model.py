@@ -5,6 +5,8 @@
 1. Per source, the `data prepare` pipeline (clean, de-duplicate, balance, 80/10/10 split, seed 42)
    with a cap per source, so every domain is represented; texts in the bundled sample's val/test
    splits are removed so evaluations on the bundled test split stay honest.
+   The training split then gets behaviour-teaching rows from `sentitune data augment`'s TRAIN
+   templates (negation, contrast, identity swaps, noise, ...; --augment-ratio).
 2. all-MiniLM-L6-v2 + LoRA (r=16, all linear projections) + a classification head, through the same
    trainer as `sentitune train`; temperature fitted on the validation split.
 3. The artifact (adapter + head + tokenizer, about 3.4 MB) is copied into the package; the held-out
@@ -20,8 +22,9 @@ from pathlib import Path
 from sentitune import DEFAULT_MODEL_PATH
 from sentitune.config import LoraConfig, TrainConfig
 from sentitune.data import PrepareOptions, prepare, read_jsonl, sample_path, write_jsonl
+from sentitune.data.augment import augment_rows
 from sentitune.data.prepare import normalize_for_dedup
-from sentitune.methods.train import run_training
+from sentitune.training import run_training
 
 # Rows taken per source before the split: short-sentence domains (the most common request, and the
 # hardest for a small encoder) get the most; long reviews are costly on CPU and learned quickly.
@@ -58,14 +61,24 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--work", type=Path, default=Path("runs/default"))
     ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--augment-ratio", type=float, default=0.25,
+                    help="behaviour-teaching rows (sentitune data augment) per training row; 0 = none")
+    ap.add_argument("--no-install", action="store_true", help="leave the shipped model as it is")
     args = ap.parse_args()
     data = args.work / "data"
     if not (data / "train.jsonl").exists():
         build_data(args.shared, data)
+    train_file = data / "train.jsonl"
+    if args.augment_ratio > 0:
+        train_file = data / f"train-augmented-{args.augment_ratio:g}.jsonl"
+        if not train_file.exists():
+            rows, added = augment_rows(read_jsonl(data / "train.jsonl"), ratio=args.augment_ratio, seed=42)
+            write_jsonl(rows, train_file)
+            print("augmented:", dict(added))
     cfg = TrainConfig(
         method="classifier",
         model="all-minilm-l6-v2",
-        train_file=str(data / "train.jsonl"),
+        train_file=str(train_file),
         val_file=str(data / "val.jsonl"),
         output_dir=str(args.work / "model"),
         max_length=128,
@@ -78,8 +91,13 @@ def main() -> None:
         save_total_limit=2,
         logging_steps=50,
         lora=LoraConfig(enabled=True, r=16, alpha=32, dropout=0.1),
+        # a killed run continues from its newest complete checkpoint when rerun with the same --work
+        resume_from_checkpoint="latest" if any((args.work / "model").glob("**/checkpoint-*/trainer_state.json")) else None,
     )
     model_dir = run_training(cfg)
+    if args.no_install:
+        print(f"model written to {model_dir} (not installed)")
+        return
     if DEFAULT_MODEL_PATH.exists():
         shutil.rmtree(DEFAULT_MODEL_PATH)
     shutil.copytree(model_dir, DEFAULT_MODEL_PATH, ignore=shutil.ignore_patterns("checkpoints", "runs", "README.md"))

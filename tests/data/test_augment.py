@@ -1,0 +1,141 @@
+"""`data augment` on the bundled sample: label-correct rows, input rows kept, reproducible, trains directly."""
+
+import json
+import random
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from sentitune.data import read_jsonl, sample_path
+from sentitune.data.augment import (
+    KINDS,
+    TRAIN_TEMPLATES,
+    augment_rows,
+    contraction,
+    counterfactual,
+    load_templates,
+    typo,
+)
+from sentitune.errors import SentituneError
+
+SPEC = load_templates(TRAIN_TEMPLATES)
+LEX = SPEC["lexicon"]
+
+
+def words(text):
+    return set(re.findall(r"[a-z-]+", text.lower()))
+
+
+def polarity(text):
+    """+1 / -1 from the TRAIN lexicon's sentiment words in text (templates hold words of one polarity)."""
+    w = words(text)
+    pos = w & set(LEX["pos_adj"] + LEX["pos_verb"])
+    neg = w & set(LEX["neg_adj"] + LEX["neg_verb"])
+    assert bool(pos) != bool(neg), text
+    return 1 if pos else -1
+
+
+@pytest.fixture(scope="module")
+def augmented(sample_train):
+    return augment_rows(sample_train, ratio=0.5, seed=3)
+
+
+def test_input_rows_are_kept_and_every_kind_adds_rows(sample_train, augmented):
+    rows, counts = augmented
+    assert Counter((r["text"], r["label"]) for r in sample_train) <= Counter((r["text"], r["label"]) for r in rows)
+    assert len(rows) == len(sample_train) + sum(counts.values())
+    assert set(counts) == {f"augment:{k}" for k in KINDS}
+    assert sum(counts.values()) == pytest.approx(0.5 * len(sample_train), abs=len(KINDS))
+    added = [r for r in rows if r["source"].startswith("augment:")]
+    assert all(r["label"] in (0, 1) and r["sentiment"] == ("positive" if r["label"] else "negative")
+               and r["length"] == len(r["text"]) for r in added)
+
+
+def test_negation_flips_the_label_of_the_sentiment_word(augmented):
+    negated = [r for r in augmented[0] if r["source"] == "augment:negation"]
+    assert len(negated) > 100 and {r["label"] for r in negated} == {0, 1}
+    for r in negated:
+        assert re.search(r"\b(not|hardly|nothing)\b|n't", r["text"], re.I), r["text"]
+        assert r["label"] == (polarity(r["text"]) < 0), r["text"]  # "not great" is NEGATIVE, "not awful" POSITIVE
+
+
+def test_contrast_temporal_and_template_swaps_keep_the_deciding_label(augmented):
+    rows = augmented[0]
+    for r in (r for r in rows if r["source"] == "augment:contrast"):
+        after_but = r["text"].split(", but ")[1]
+        assert r["label"] == (polarity(after_but) > 0), r["text"]
+    fairness = [r for r in rows if r["source"] == "augment:fairness"]
+    identity = {w.lower() for k, v in LEX.items() if k.startswith("identity_") for w in v}
+    groups: dict[str, set] = {}
+    for r in fairness:  # the same sentence with another identity term has the same label
+        key = " ".join("<id>" if w.lower().strip(",.") in identity else w for w in r["text"].split())
+        groups.setdefault(key.replace("an <id>", "a <id>"), set()).add(r["label"])
+    assert len(groups) > 10 and all(len(labels) == 1 for labels in groups.values())
+    assert all(r["label"] == (polarity(r["text"]) > 0) for r in fairness)
+
+
+def test_counterfactual_swaps_of_real_rows_keep_the_label():
+    rows = [{"text": "My husband loved this phone and he uses it daily.", "label": 1},
+            {"text": "She hated the hotel and her sister agreed.", "label": 0},
+            {"text": "The Buddhist temple tour was dull.", "label": 0},
+            {"text": "Nothing to swap in this one.", "label": 1}]
+    out, _ = augment_rows(rows, kinds=["counterfactual"], ratio=1.0, seed=0)
+    added = {r["text"]: r["label"] for r in out if r.get("source") == "augment:counterfactual"}
+    assert added.pop("My wife loved this phone and she uses it daily.") == 1
+    assert added.pop("He hated the hotel and his brother agreed.") == 0
+    (swapped, label), = added.items()
+    assert label == 0 and re.fullmatch(r"The (Sikh|Catholic|atheist|Mormon) temple tour was dull\.", swapped)
+    assert counterfactual("Nothing to swap in this one.", SPEC, random.Random(0)) is None
+
+
+def test_mined_rows_are_real_rows_with_contrast_or_negation(sample_train, augmented):
+    labels = {r["text"]: r["label"] for r in sample_train}
+    mined = [r for r in augmented[0] if r["source"] == "augment:mined"]
+    assert mined and all(labels[r["text"]] == r["label"] and len(r["text"].split()) <= 40 for r in mined)
+    assert all(re.search(r"\b(but|however|although|though|yet|used to|not|no|never|nothing|nobody|hardly)\b|n't",
+                         r["text"], re.I) for r in mined)
+
+
+def test_noise_keeps_words_readable():
+    rng = random.Random(1)
+    one, two = typo("The battery lasts forever", LEX, rng)
+    assert sorted(one) == sorted("The battery lasts forever") and one != "The battery lasts forever"
+    assert sum(a != b for a, b in zip(two, "The battery lasts forever")) == 4
+    assert contraction("I am sure it is not broken.", LEX, rng) == ["I'm sure it's not broken."]
+    assert contraction("It's great, I don't mind.", LEX, rng) == ["It is great, I do not mind."]
+
+
+def test_augment_is_reproducible_and_bad_options_fail(sample_train):
+    a, _ = augment_rows(sample_train[:300], ratio=0.3, seed=5)
+    b, _ = augment_rows(sample_train[:300], ratio=0.3, seed=5)
+    c, _ = augment_rows(sample_train[:300], ratio=0.3, seed=6)
+    assert a == b and a != c
+    with pytest.raises(SentituneError, match="unknown augment kind 'negations'"):
+        augment_rows(sample_train[:10], kinds=["negations"])
+    with pytest.raises(SentituneError, match="--ratio must be >= 0"):
+        augment_rows(sample_train[:10], ratio=-1)
+
+
+def test_cli_augment_output_trains_directly(tmp_path):
+    out = tmp_path / "train.jsonl"
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "sentitune", *map(str, args)], check=False, capture_output=True,
+                              text=True, timeout=600)
+
+    proc = run("data", "augment", sample_path("train"), "--out", out, "--kinds", "negation,fairness,mined",
+               "--ratio", "0.2", "--seed", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "augmented rows added" in proc.stdout and "negation" in proc.stdout
+    rows = read_jsonl(out)
+    assert {r["source"] for r in rows if r["source"].startswith("augment:")} == {
+        "augment:negation", "augment:fairness", "augment:mined"}
+    proc = run("train", "--method", "tfidf", "--train", out, "--output-dir", tmp_path / "model")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "model" / "sentitune.json").read_text())["method"] == "tfidf"
+    bad = run("data", "augment", sample_path("train"), "--out", out, "--kinds", "nope")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        f"error: unknown augment kind 'nope': choose from {', '.join(KINDS)}"]
