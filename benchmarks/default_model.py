@@ -25,7 +25,7 @@ import sentitune  # noqa: E402
 from benchmarks.results import markdown_table, write_section  # noqa: E402
 from sentitune.config import TrainConfig  # noqa: E402
 from sentitune.data import read_jsonl  # noqa: E402
-from sentitune.methods.train import run_training  # noqa: E402
+from sentitune.training import run_training  # noqa: E402
 
 SHORT_SENTENCE_SOURCES = ("sst2/train", "rotten_tomatoes/train")
 

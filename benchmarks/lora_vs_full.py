@@ -21,7 +21,7 @@ from benchmarks.default_model import accuracy_by_source  # noqa: E402
 from benchmarks.results import markdown_table, write_section  # noqa: E402
 from sentitune.config import LoraConfig, TrainConfig  # noqa: E402
 from sentitune.data import read_jsonl  # noqa: E402
-from sentitune.methods.train import run_training  # noqa: E402
+from sentitune.training import run_training  # noqa: E402
 
 SHORT = "SST-2-style short sentences (sst2 + rotten_tomatoes)"
 

@@ -27,7 +27,7 @@ import sentitune  # noqa: E402
 from benchmarks.results import RESULTS, markdown_table, write_section  # noqa: E402
 from sentitune.config import TrainConfig  # noqa: E402
 from sentitune.data import PrepareOptions, prepare, read_jsonl, write_jsonl  # noqa: E402
-from sentitune.methods.train import run_training  # noqa: E402
+from sentitune.training import run_training  # noqa: E402
 
 ENGLISH = (
     "sst2/train", "rotten_tomatoes/train", "imdb/train", "sentiment140/train_sample",

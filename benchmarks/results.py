@@ -18,16 +18,33 @@ RESULTS = Path(__file__).parent / "RESULTS.md"
 HEADER = "# Benchmark results\n\nEvery section was written by the script named in it; rerun that command to reproduce.\n"
 
 
+def cpu() -> str:
+    """The CPU model and the flags that decide which inference path is fast (Linux /proc/cpuinfo)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    flags = set((re.search(r"^flags\s*:\s*(.+)$", info, re.M) or [None, ""])[1].split())
+    wanted = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8"]
+    have = [f for f in wanted if f in flags]
+    return f"{model[1].strip() if model else platform.machine()} (flags: {' '.join(have) or 'none of ' + ' '.join(wanted)})"
+
+
 def machine() -> str:
     try:
         import torch
 
-        threads = torch.get_num_threads()
+        threads = f", torch {torch.__version__}, {torch.get_num_threads()} threads"
     except ImportError:
-        threads = None
-    return f"{platform.platform()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs" + (
-        f", torch threads {threads}" if threads else ""
-    )
+        threads = ""
+    try:
+        import onnxruntime
+
+        threads += f", onnxruntime {onnxruntime.__version__}"
+    except ImportError:
+        pass
+    return f"{cpu()}, {os.cpu_count()} CPUs, {platform.platform()}{threads}"
 
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:
@@ -41,9 +58,9 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_section(name: str, title: str, body: str) -> Path:
+def write_section(name: str, title: str, body: str, command: str | None = None) -> Path:
     """Replace (or append) the section ``name`` with a heading, the command, machine, date and body."""
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    command = command or "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])] + sys.argv[1:])
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"<!-- {name}:start -->\n## {title}\n\n`{command}`  \n{machine()}  \n{stamp}\n\n{body.strip()}\n<!-- {name}:end -->"

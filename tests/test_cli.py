@@ -6,6 +6,7 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import assert_one_line_error
 
 
 def run(*args, check=True):
@@ -13,13 +14,6 @@ def run(*args, check=True):
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
-
-
-def assert_one_line_error(proc, fragment):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and fragment in lines[0], proc.stderr
 
 
 def test_predict_with_the_shipped_default_model():
@@ -43,20 +37,24 @@ def test_predict_file_formats_and_output(tmp_path, tfidf_model_dir):
     assert [r["text"] for r in written] == ["lovely staff and food", "rude and slow"]
 
 
-def test_bad_input_gives_one_line_errors(tmp_path, tfidf_model_dir):
-    assert_one_line_error(run("predict", "", check=False), "text 0 is empty")
+def test_bad_input_gives_one_line_errors(tmp_path, tfidf_model_dir, cli):
+    # in-process: the message; the exit status of the real entry point is checked once below
+    assert_one_line_error(cli("predict", ""), "text 0 is empty")
     (tmp_path / "bad.jsonl").write_bytes(b"\xff\xfe{not json")
-    assert_one_line_error(run("predict", "--file", tmp_path / "bad.jsonl", check=False), "cannot read")
+    assert_one_line_error(cli("predict", "--file", tmp_path / "bad.jsonl"), "cannot read")
     pd.DataFrame({"review": ["x"]}).to_csv(tmp_path / "r.csv", index=False)
-    assert_one_line_error(run("predict", "--file", tmp_path / "r.csv", "--text-column", "body", check=False),
-                          "no column 'body'")
+    assert_one_line_error(cli("predict", "--file", tmp_path / "r.csv", "--text-column", "body"), "no column 'body'")
     broken = tmp_path / "broken"
     broken.mkdir()
     for f in tfidf_model_dir.iterdir():
         if f.name != "tfidf.joblib":
             (broken / f.name).write_bytes(f.read_bytes())
-    assert_one_line_error(run("predict", "--model-path", broken, "hello there", check=False), "missing tfidf.joblib")
-    assert_one_line_error(run("train", "--method", "nope", "--output-dir", tmp_path / "x", check=False), "unknown method")
+    assert_one_line_error(cli("predict", "--model-path", broken, "hello there"), "missing tfidf.joblib")
+    assert_one_line_error(cli("train", "--method", "nope", "--output-dir", tmp_path / "x"), "unknown method")
+
+
+def test_the_entry_point_exits_2_with_one_line_on_a_user_error():
+    assert_one_line_error(run("evaluate", check=False), "give --test-file F, --suite or --behaviour")
 
 
 def test_data_prepare_then_train_tfidf(tmp_path):

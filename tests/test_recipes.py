@@ -12,7 +12,7 @@ import sentitune
 from sentitune.config import TrainConfig, load_config
 from sentitune.data import write_jsonl
 from sentitune.errors import SentituneError
-from sentitune.methods.train import run_training
+from sentitune.training import run_training
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 NOT_RECIPES = {"demo.yaml", "deploy.yaml"}  # the make-demo config and the serving config

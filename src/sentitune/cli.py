@@ -8,13 +8,28 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
 from sentitune.errors import SentituneError
 
+class SentituneGroup(typer.core.TyperGroup):
+    """Turns a user error anywhere below into one line on stderr and exit status 2.
+
+    Handled inside the click command (not only in ``main``), so typer's ``CliRunner`` in tests sees
+    exactly what a user sees."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SentituneError as exc:
+            print(f"error: {exc}", file=sys.stderr)  # one line: rich would wrap long paths
+            ctx.exit(2)
+
+
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    cls=SentituneGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Fine-tune, evaluate, serve and scale POSITIVE/NEGATIVE sentiment classifiers.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
@@ -84,6 +99,25 @@ def data_prepare(
     print("splits:", ", ".join(f"{k} {v:,}" for k, v in summary["splits"].items()))
 
 
+@data_app.command("augment")
+def data_augment(
+    input: Path = typer.Argument(..., help="Labelled training file (any format `data prepare` reads)."),
+    out: Path = typer.Option(..., "--out", help="Output JSONL: the input rows plus the augmented ones."),
+    kinds: Optional[str] = typer.Option(
+        None, "--kinds", help="Comma-separated: vocabulary, negation, contrast, temporal, questions, opinion, "
+        "robustness, entities, fairness, mined, counterfactual (default: all)."
+    ),
+    ratio: float = typer.Option(0.5, "--ratio", help="Augmented rows per input row, shared by the kinds."),
+    seed: int = typer.Option(42, "--seed"),
+):
+    """Add behaviour-teaching rows (negation, contrast, identity swaps, noise ...) to a training file."""
+    from sentitune.data.augment import run_augment
+
+    counts = run_augment(input, out, [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None, ratio, seed)
+    print(f"{sum(counts.values()):,} augmented rows added, written with the input rows to {out}")
+    print("per kind:", ", ".join(f"{k.removeprefix('augment:')} {v:,}" for k, v in sorted(counts.items())) or "none")
+
+
 # ---------------------------------------------------------------------------------------- train
 @app.command()
 def train(
@@ -113,7 +147,7 @@ def train(
 ):
     """Train a model with any method; writes an artifact directory with sentitune.json."""
     from sentitune.config import TrainConfig, load_config
-    from sentitune.methods.train import run_training
+    from sentitune.training import run_training
 
     cfg = load_config(
         TrainConfig, config,
@@ -134,39 +168,56 @@ def train(
 # ---------------------------------------------------------------------------------------- predict
 @app.command()
 def predict(
-    texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify."),
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to classify (none: read --file or standard input)."),
     model_path: Optional[Path] = ModelPath,
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per text."),
-    file: Optional[Path] = typer.Option(None, "--file", help="One text per line, or JSONL/CSV/Parquet with a text column."),
+    fmt: Optional[str] = typer.Option(
+        None, "--format", help="table, jsonl or csv (default: table; with --output, by its suffix, else jsonl)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format jsonl."),
+    file: Optional[Path] = typer.Option(
+        None, "--file", help="One text per line, or JSONL/CSV/TSV/Parquet with a text column; '-' reads standard input."
+    ),
     text_column: Optional[str] = typer.Option(None, help="Column holding the text in --file."),
-    output: Optional[Path] = typer.Option(None, "--output", help="Write JSONL results here instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write results here (atomically) instead of stdout."),
+    chunk_rows: int = typer.Option(1000, help="Rows read, classified and written at a time (memory stays bounded)."),
+    interactive: bool = typer.Option(
+        False, "--interactive", "-i", help="A prompt: type texts, see labels and confidence; :help lists commands."
+    ),
 ):
-    """Classify texts given as arguments or in a file."""
-    import sentitune
-    from sentitune.data import read_texts
+    """Classify texts given as arguments, in a file, or piped on standard input (one per line).
 
-    items = list(texts or [])
-    if file is not None:
-        items += read_texts(file, text_column)
-    if not items:
-        raise SentituneError("nothing to classify: give TEXT arguments or --file")
-    model = sentitune.load(model_path)
-    if warning := model.unreadable_warning(items):
-        print(f"warning: {warning}", file=sys.stderr)
-    records = model.predict_records(items)
-    if (as_json or output) and model.meta.options.get("reasoning") and hasattr(model, "explain"):
-        for r, why in zip(records, model.explain(items, [r["label"] for r in records])):
-            r["explanation"] = why
-    lines = [
-        json.dumps(r, ensure_ascii=False) if as_json or output else f"{r['label']}\t{r['confidence']:.3f}\t{r['text']}"
-        for r in records
-    ]
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        console.print(f"{len(records)} predictions written to {output}")
-    else:
-        print("\n".join(lines))
+    Results stream out chunk by chunk; a summary line goes to stderr.
+
+    A file row whose text is missing, empty or not a string is kept: label empty, `error` naming it.
+
+    Exit status 0: every row written, rows with an error included. 2: a user error; --output is left as it was.
+    """
+    import os
+
+    from sentitune.scale.predict import output_format, run_predict
+
+    if interactive:
+        if texts or file is not None or output is not None:
+            raise SentituneError("--interactive reads texts at its prompt: drop TEXT, --file and --output")
+        from sentitune.repl import run_repl
+
+        raise typer.Exit(run_repl(model_path))
+    chosen = output_format(fmt, as_json, output)
+    source = None if file is None else str(file)
+    if not texts and source is None and (sys.stdin is None or sys.stdin.isatty()):
+        raise SentituneError("nothing to classify: give TEXT arguments or --file (or pipe texts on standard input)")
+    stdin = getattr(sys.stdin, "buffer", sys.stdin)
+    try:
+        summary = run_predict(model_path, list(texts or []), source, text_column, chosen, output, stdin, chunk_rows)
+    except BrokenPipeError:  # `| head`: the reader has gone; stop quietly, as other Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    if source is not None or not texts:
+        errors = f"{summary['errors']:,} not classified (first: {summary['first_error']})" if summary["errors"] else "no errors"
+        where = f" written to {output}" if output else ""
+        print(f"{summary['rows']:,} rows{where}: {errors}", file=sys.stderr)
+    elif output:
+        print(f"{summary['rows']} predictions written to {output}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------- evaluate
@@ -177,18 +228,58 @@ def evaluate(
     report_dir: Optional[Path] = typer.Option(None, help="Where report.html, metrics.json and charts go."),
     suite: bool = typer.Option(False, "--suite", help="Run the curated 100-case test suite."),
     profile_performance: bool = typer.Option(False, "--profile-performance", help="Also measure peak memory."),
+    behaviour: bool = typer.Option(False, "--behaviour", help="Run the behaviour tests (negation, contrast, typos, fairness ...)."),
+    behaviour_file: Optional[Path] = typer.Option(
+        None, "--behaviour-file", help="Your own behaviour tests (JSONL or YAML; implies --behaviour)."
+    ),
 ):
     """Evaluate a model: metrics, calibration, latency, per-source accuracy, charts and a report."""
+    from sentitune.evaluation.behaviour import behaviour_table, evaluate_behaviour
     from sentitune.evaluation.report import run_evaluation
 
+    behaviour = behaviour or behaviour_file is not None
+    if test_file is None and not suite and not behaviour:
+        raise SentituneError("give --test-file F, --suite or --behaviour")
     if test_file is None and not suite:
-        raise SentituneError("give --test-file F or --suite")
-    result = run_evaluation(model_path, test_file, report_dir, suite=suite, profile=profile_performance)
-    m = result["metrics"]
-    print(f"accuracy {m['accuracy']:.4f}  precision {m['precision']:.4f}  recall {m['recall']:.4f}  f1 {m['f1']:.4f}")
-    cm = m["confusion_matrix"]
-    print(f"confusion (rows true NEG/POS, cols predicted NEG/POS): {cm}")
+        result = evaluate_behaviour(model_path, report_dir, behaviour_file)
+    else:
+        result = run_evaluation(model_path, test_file, report_dir, suite=suite, profile=profile_performance,
+                                behaviour=behaviour, behaviour_file=behaviour_file)
+        m = result["metrics"]
+        print(f"accuracy {m['accuracy']:.4f}  precision {m['precision']:.4f}  recall {m['recall']:.4f}  f1 {m['f1']:.4f}")
+        cm = m["confusion_matrix"]
+        print(f"confusion (rows true NEG/POS, cols predicted NEG/POS): {cm}")
+    if result.get("behaviour"):
+        Console(width=max(Console().width, 120)).print(behaviour_table(result["behaviour"]))
+    if model_path is not None and report_dir is not None:
+        _record_evaluation(model_path, result, None if suite else test_file)
     print(f"report: {result['report_dir']}")
+
+
+TEST_FIGURES = ("n", "accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc", "ece", "accuracy_by_source")
+BEHAVIOUR_FIGURES = ("name", "capability", "kind", "cases", "failure_rate")
+
+
+def _record_evaluation(model_path: Path, result: dict, test_file: Optional[Path]) -> None:
+    """An evaluation with --report-dir also lands in the artifact's sentitune.json (and so its card):
+    test figures with per-source accuracy, and behaviour failure rates without their examples."""
+    from sentitune.artifact import META_FILE, record_metrics
+
+    if not (model_path / META_FILE).is_file():  # a plain transformers directory has no metadata to extend
+        return
+    found = {}
+    if test_file is not None and "metrics" in result:
+        m = result["metrics"]
+        found["test"] = {k: m[k] for k in TEST_FIGURES if k in m} | {"file": test_file.name}
+    if result.get("behaviour"):
+        b = result["behaviour"]
+        found["behaviour"] = {k: b[k] for k in ("mean_failure_rate", "by_capability", "cases", "seed") if k in b} | {
+            "tests": [{k: t[k] for k in BEHAVIOUR_FIGURES if k in t} for t in b["tests"]]}
+    if found:
+        try:
+            record_metrics(model_path, **found)
+        except OSError as exc:  # a read-only model directory: the report is written, only the note is lost
+            console.print(f"metrics not recorded in {model_path}: {exc}")
 
 
 @app.command()
@@ -226,26 +317,28 @@ def serve(
     workers: Optional[int] = typer.Option(None, help="Worker processes, each with its own model."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Accept requests without an API key (local use)."),
 ):
-    """Run the sentiment API (FastAPI under uvicorn)."""
-    from sentitune.config import ServeConfig, load_config
-    from sentitune.serving.app import run_server
+    """Run the sentiment API (FastAPI under uvicorn). Every setting is checked before it starts."""
+    from sentitune.config import ServeConfig, load_config, runtime_settings
 
     cfg = load_config(
         ServeConfig, config,
         {"model_path": str(model_path) if model_path else None, "host": host, "port": port, "workers": workers,
          "auth_enabled": False if no_auth else None},
     )
+    runtime_settings()  # SENTITUNE_THREADS ...: checked now; the model loads in the background, too late to say
     if cfg.model_path:
         from sentitune.artifact import read_meta
 
         read_meta(cfg.model_path)  # a wrong path fails here, in one line, not in the background loader
+    from sentitune.serving.app import run_server  # after the checks: a bad setting fails fast
+
     run_server(cfg)
 
 
 # ---------------------------------------------------------------------------------------- score
 @app.command()
 def score(
-    input: Path = typer.Argument(..., help="CSV/TSV, JSONL(.gz) or Parquet file, or a directory of them."),
+    input: Path = typer.Argument(..., help="CSV/TSV, JSONL(.gz), Parquet or text file, datasets dir, or a directory of them."),
     output: Path = typer.Argument(..., help="Parquet, JSONL(.gz) or CSV, by extension."),
     model_path: Optional[Path] = ModelPath,
     engine: str = typer.Option("local", help="local (streamed, resumable) or ray (Ray Data actors)."),
@@ -277,6 +370,17 @@ def export_onnx(
     print(f"ONNX model written to {do_export(model_path, out, quantize=quantize)}")
 
 
+@export_app.command("hf")
+def export_hf(
+    model_path: Optional[Path] = ModelPath,
+    out: Path = typer.Option(..., "--out", help="Directory for the transformers model."),
+):
+    """Export a classifier as a plain transformers directory (LoRA merged) that pipeline() loads."""
+    from sentitune.export.hf import export_hf as do_export
+
+    print(f"transformers model written to {do_export(model_path, out)}")
+
+
 # ---------------------------------------------------------------------------------------- models
 @models_app.command("list")
 def models_list():
@@ -300,6 +404,30 @@ def models_prepare(name: str = typer.Argument(...)):
     from sentitune.zoo import prepare
 
     print(prepare(name))
+
+
+@app.command()
+def info():
+    """This machine as sentitune sees it: CPU, libraries, threads and the inference path chosen."""
+    import torch
+
+    from sentitune import __version__
+    from sentitune.config import runtime_settings
+    from sentitune.methods.engine import configure_threads
+    from sentitune.methods.hardware import choose_precision, detect
+
+    settings, hw = runtime_settings(), detect()
+    choice = choose_precision(hw)
+    try:
+        import onnxruntime
+
+        ort = onnxruntime.__version__
+    except ImportError:
+        ort = "not installed"
+    print(f"sentitune {__version__}, torch {torch.__version__}, onnxruntime {ort}")
+    print(f"cpu: {hw.describe()}")
+    print(f"threads: {configure_threads()}")
+    print(f"precision: SENTITUNE_PRECISION={settings.precision}; auto -> {choice.precision} ({choice.reason})")
 
 
 def main() -> None:

@@ -11,18 +11,18 @@ users who have network or a local HF cache.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from sentitune.config import runtime_settings
 from sentitune.errors import SentituneError
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SENTITUNE_CACHE", Path.home() / ".cache" / "sentitune")) / "models"
+    return runtime_settings().cache_dir / "models"
 
 
 def _package_dir(package: str) -> Path | None:

@@ -69,11 +69,18 @@ def test_bad_test_files_name_the_row(tmp_path, tfidf_model_dir, content, fragmen
         run_evaluation(tfidf_model_dir, bad, tmp_path / "r")
 
 
-def test_compare_writes_one_side_by_side_report(tmp_path, tfidf_model_dir):
-    lexicon = sentitune.methods.get_method("lexicon")().save(tmp_path / "lexicon")
-    out = run_comparison([str(tfidf_model_dir), str(lexicon)], sample_path("test"), tmp_path / "cmp")
-    html = (out / "report.html").read_text() if out.is_dir() else out.read_text()
-    assert "tfidf" in html and "lexicon" in html
+def test_compare_scores_each_model_as_its_own_evaluation_does(tmp_path, tfidf_model_dir, sample_test):
+    lexicon = sentitune.methods.get_method("lexicon")().save(tmp_path / "vader")
+    report = run_comparison([str(tfidf_model_dir), str(lexicon)], sample_path("test"), tmp_path / "cmp")
+    table = json.loads((report.parent / "comparison.json").read_text())
+    labels = np.array([r["label"] for r in sample_test])
+    for path, name in ((tfidf_model_dir, tfidf_model_dir.name), (lexicon, "vader")):
+        predicted = sentitune.load(path).predict_proba([r["text"] for r in sample_test]).argmax(1)
+        assert table[name]["accuracy"] == pytest.approx((predicted == labels).mean())
+    assert table["vader"]["method"] == "lexicon" and table[tfidf_model_dir.name]["method"] == "tfidf"
+    assert table[tfidf_model_dir.name]["accuracy"] != table["vader"]["accuracy"]
+    html = report.read_text()
+    assert f"{table['vader']['accuracy']:.4f}" in html and html.count("data:image/png;base64,") >= 3
 
 
 @pytest.mark.skipif(

@@ -62,6 +62,31 @@ def test_truncated_onnx_file_is_a_clear_error(exported, tmp_path):
         sentitune.load(broken)
 
 
+def test_export_writes_a_checked_artifact_in_place(exported):
+    """Every file the export wrote is listed with its digest; the temporary directory is gone; the
+    artifact honours the load contract (precision, device) like every method."""
+    meta = sentitune.artifact.read_meta(exported[None])
+    assert {"model.onnx", "tokenizer.json"} <= set(meta.files) == set(meta.digests)
+    assert [p.name for p in exported[None].iterdir() if p.name.startswith(".")] == []  # no temporary left
+    model = sentitune.load(exported[None], precision="bf16", device="cpu")
+    assert model.predict(["What a wonderful, heartfelt film."]) == ["POSITIVE"]
+
+
+def test_onnx_artifact_without_its_tokenizer_is_one_line(exported, tmp_path):
+    import json
+    import shutil
+
+    broken = shutil.copytree(exported[None], tmp_path / "notok")
+    (broken / "tokenizer.json").unlink()
+    with pytest.raises(ArtifactError, match="incomplete: missing tokenizer.json"):
+        sentitune.load(broken)  # listed in files: read_meta names it
+    raw = json.loads((broken / "sentitune.json").read_text())
+    raw["files"], raw["digests"] = ["model.onnx"], {}  # as an export before tokenizers were listed
+    (broken / "sentitune.json").write_text(json.dumps(raw))
+    with pytest.raises(ArtifactError, match="incomplete: missing tokenizer.json"):
+        sentitune.load(broken)
+
+
 def test_only_classifiers_export(tfidf_model_dir, tmp_path):
     with pytest.raises(SentituneError, match="tfidf"):
         export_onnx(tfidf_model_dir, tmp_path / "x")

@@ -12,7 +12,8 @@ from safetensors import safe_open
 
 import sentitune
 from sentitune.config import LoraConfig, TrainConfig
-from sentitune.methods.classifier import ADAPTER_FILES, SequenceClassifier
+from sentitune.methods.classifier import SequenceClassifier
+from sentitune.methods.hf import ADAPTER_FILES
 
 TEXTS = [
     "a delightful surprise from start to finish",

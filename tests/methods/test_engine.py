@@ -44,10 +44,10 @@ def test_bf16_agrees_with_fp32(sample_test):
 
 
 def test_bad_settings_are_one_line_errors(monkeypatch):
-    with pytest.raises(SentituneError, match="precision must be fp32 or bf16, got 'fp16'"):
+    with pytest.raises(SentituneError, match="precision must be fp32, bf16 or auto, got 'fp16'"):
         sentitune.load(precision="fp16")
     monkeypatch.setenv("SENTITUNE_PRECISION", "int4")
-    with pytest.raises(SentituneError, match="SENTITUNE_PRECISION must be fp32 or bf16"):
+    with pytest.raises(SentituneError, match="SENTITUNE_PRECISION must be fp32, bf16 or auto"):
         sentitune.load()
 
 

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from sentitune.config import TrainConfig
 from sentitune.errors import SentituneError
@@ -22,8 +23,15 @@ def test_refitting_the_head_reads_the_cached_embeddings(tmp_path, monkeypatch, s
     # one that re-embeds learns the first head again.
     np.save(cached[0], -np.load(cached[0]))
     second = EmbeddingHead().fit(rows, None, cfg)
-    assert list((tmp_path / "embeddings").iterdir()) == cached  # read, not rewritten
+    assert list((tmp_path / "embeddings").iterdir()) == cached  # read, not rewritten (and no partial file left)
     np.testing.assert_allclose(second.head.coef_, -first.head.coef_, atol=1e-3 * np.abs(first.head.coef_).max())
+
+    # the artifact contract: precision and device as for every method
+    import sentitune
+
+    bf16 = sentitune.load(first.save(tmp_path / "head"), precision="bf16", device="cpu")
+    assert bf16.encoder.model.dtype == torch.bfloat16
+    np.testing.assert_allclose(bf16.predict_proba(["fine"]), first.predict_proba(["fine"]), atol=0.05)
 
 
 def _sentence_transformers_dir(path, config: dict):

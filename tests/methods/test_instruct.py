@@ -15,10 +15,10 @@ import sentitune
 from sentitune.config import ServeConfig, TrainConfig
 from sentitune.data import read_jsonl, sample_path, write_jsonl
 from sentitune.errors import SentituneError
-from sentitune.methods.classifier import load_tokenizer
+from sentitune.methods.hf import load_tokenizer
 from sentitune.methods.instruct import IGNORE, InstructModel, pad_examples
 from sentitune.methods.prompts import EXPERT, build_prompt, load_template
-from sentitune.methods.train import run_training
+from sentitune.training import run_training
 from sentitune.serving.app import create_app
 from sentitune.zoo import resolve_model
 

@@ -122,3 +122,40 @@ def test_killed_run_resumes_with_every_row_exactly_once(tmp_path, rows_5000):
     scored = pd.read_csv(out)
     assert scored["review_id"].tolist() == rows["review_id"].tolist()  # every id, once, in order
     assert scored["label"].notna().sum() == 3000 - len(BAD)
+
+
+def test_ray_reads_csv_and_headerless_tsv_by_the_local_rules(tmp_path, tfidf_model_dir):
+    """Ray once parsed CSV itself (pyarrow: "NA"/"null" as missing, digits as numbers, a headerless
+    TSV's first row as its header); now its read tasks run the local reader, row for row the same."""
+    pytest.importorskip("ray")
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.csv").write_text('id,text\n1,great phone\n2,NA\n3,\n4,12345\n5,"null, or not"\n')
+    (src / "b.tsv").write_text('服务太差了\t0\nlovely "quoted" staff\t1\n')
+    local = run_scoring(src, tmp_path / "local.jsonl", tfidf_model_dir, chunk_rows=2)
+    ray = run_scoring(src, tmp_path / "ray.jsonl", tfidf_model_dir, engine="ray", chunk_rows=2, workers=1)
+    assert ray["rows"] == local["rows"] == 7 and ray["errors"] == local["errors"] == 1
+    a = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (tmp_path / "ray.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in a] == ["great phone", "NA", None, "12345", "null, or not", "服务太差了", 'lovely "quoted" staff']
+    assert [r["id"] for r in a[:5]] == ["1", "2", "3", "4", "5"] and a[5]["label_input"] == "0"
+    for x, y in zip(a, b):
+        assert {k: v for k, v in x.items() if k != "confidence"} == {k: v for k, v in y.items() if k != "confidence"}
+        assert x["confidence"] == pytest.approx(y["confidence"]) if x["confidence"] is not None else y["confidence"] is None
+
+
+def test_parquet_output_of_a_column_empty_in_the_first_chunk(tmp_path, tfidf_model_dir):
+    (tmp_path / "in.csv").write_text("text,note\ngreat phone,\nawful service,\nfine food,see photo\n")
+    run_scoring(tmp_path / "in.csv", tmp_path / "out.parquet", tfidf_model_dir, chunk_rows=2)
+    import pyarrow.parquet as pq
+
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.column("note").to_pylist() == [None, None, "see photo"] and out.column("label").null_count == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.parquet"]  # no temporary, no parts
+
+
+def test_an_unwritable_input_leaves_no_output(tmp_path, tfidf_model_dir):
+    (tmp_path / "in.csv").write_text("text\n")
+    with pytest.raises(SentituneError, match="the input has no rows"):
+        run_scoring(tmp_path / "in.csv", tmp_path / "out.jsonl", tfidf_model_dir)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.jsonl.parts"]  # no OUTPUT, no temporary

@@ -1,11 +1,11 @@
 """Data: read the formats people have, clean, de-duplicate, balance, split, write one JSONL schema."""
 
-from sentitune.data.io import SCHEMA, read_jsonl, read_table, read_texts, write_jsonl
+from sentitune.data.io import SCHEMA, iter_table, read_jsonl, read_table, read_texts, write_jsonl
 from sentitune.data.prepare import CleanOptions, PrepareOptions, load_labelled, prepare
 
 __all__ = [
     "SCHEMA", "CleanOptions", "PrepareOptions", "load_labelled", "prepare",
-    "read_jsonl", "read_table", "read_texts", "write_jsonl", "SAMPLE_DIR", "sample_path",
+    "iter_table", "read_jsonl", "read_table", "read_texts", "write_jsonl", "SAMPLE_DIR", "sample_path",
 ]
 
 from pathlib import Path as _Path

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import sentitune
+from sentitune.atomic import atomic_write_text
 from sentitune.evaluation import charts
-from sentitune.evaluation.report import _img, _table, load_test_rows, measure, render_html
+from sentitune.evaluation.report import html_image, html_table, load_test_rows, measure, render_html
 
 
 def artifact_mb(path: Path) -> float:
@@ -32,7 +33,7 @@ def run_comparison(model_paths: list[str], test_file, report_dir) -> Path:
             "size_mb": artifact_mb(Path(path)),
         }
         table[name].update({f"acc:{s}": v["accuracy"] for s, v in m.get("accuracy_by_source", {}).items()})
-    (out / "comparison.json").write_text(json.dumps(table, indent=2) + "\n")
+    atomic_write_text(out / "comparison.json", json.dumps(table, indent=2) + "\n")
     pngs = [
         charts.grouped_bars(table, ["accuracy", "f1", "ece"], out / "quality.png", "Quality (higher accuracy/F1, lower ECE)"),
         charts.grouped_bars(table, ["p50_ms"], out / "latency.png", "Single-text p50 latency (ms)"),
@@ -43,12 +44,12 @@ def run_comparison(model_paths: list[str], test_file, report_dir) -> Path:
         pngs.append(charts.grouped_bars({n: {s[4:]: v.get(s, 0.0) for s in sources} for n, v in table.items()},
                                         [s[4:] for s in sources], out / "per_source.png", "Accuracy by source"))
     headers = ["model", "method", "accuracy", "F1", "ECE", "p50 ms", "texts/s", "size MB"]
-    body = _table(headers, [[n, v["method"], v["accuracy"], v["f1"], v["ece"], v["p50_ms"], v["texts_per_s"], v["size_mb"]]
-                            for n, v in table.items()])
+    body = html_table(headers, [[n, v["method"], v["accuracy"], v["f1"], v["ece"], v["p50_ms"], v["texts_per_s"], v["size_mb"]]
+                                for n, v in table.items()])
     if sources:
-        body += _table(["model"] + [s[4:] for s in sources], [[n] + [v.get(s, "-") for s in sources] for n, v in table.items()])
+        body += html_table(["model"] + [s[4:] for s in sources], [[n] + [v.get(s, "-") for s in sources] for n, v in table.items()])
     page = render_html(f"sentitune comparison on {Path(test_file).name} ({len(rows)} rows)",
-                       [("Side by side", body), ("Charts", "".join(_img(p) for p in pngs))])
+                       [("Side by side", body), ("Charts", "".join(html_image(p) for p in pngs))])
     report = out / "report.html"
-    report.write_text(page, encoding="utf-8")
+    atomic_write_text(report, page)
     return report

@@ -108,12 +108,12 @@ def measure(model, rows: list[dict], profile: bool = False) -> dict:
     return {"metrics": metrics, "predictions": predictions, "single_ms": single_ms}
 
 
-def _img(path: Path) -> str:
+def html_image(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<figure><img alt="{path.stem}" src="data:image/png;base64,{data}"></figure>'
 
 
-def _table(headers: list[str], rows: list[list]) -> str:
+def html_table(headers: list[str], rows: list[list]) -> str:
     def cell(v):
         return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
 
@@ -133,7 +133,7 @@ def render_html(title: str, sections: list[tuple[str, str]]) -> str:
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
 
 
-def write_report(model, result: dict, out: Path, name: str, test_name: str) -> Path:
+def write_report(model, result: dict, out: Path, name: str, test_name: str, behaviour: dict | None = None) -> Path:
     m, pred = result["metrics"], result["predictions"]
     out.mkdir(parents=True, exist_ok=True)
     pred.to_csv(out / "predictions.csv", index=False)
@@ -160,38 +160,49 @@ def write_report(model, result: dict, out: Path, name: str, test_name: str) -> P
     error_html = ""
     for category, group in errors.groupby(errors["category"].replace("", "(none)"), sort=True):
         rows = [[r.text[:300], r.true_label, r.predicted_label, r.confidence] for r in group.head(25).itertuples()]
-        error_html += f"<h3>{html.escape(str(category))}: {len(group)} wrong</h3>" + _table(["text", "true", "predicted", "confidence"], rows)
+        error_html += f"<h3>{html.escape(str(category))}: {len(group)} wrong</h3>" + html_table(["text", "true", "predicted", "confidence"], rows)
     sections = [
         ("Summary", f"<p class='big'>accuracy <b>{m['accuracy']:.4f}</b> on {m['n']} rows of {html.escape(test_name)}</p>"
-         + _table(["model", "method", "base model", "temperature", "evaluated"],
+         + html_table(["model", "method", "base model", "temperature", "evaluated"],
                   [[name, meta.method, meta.base_model or "-", meta.temperature, datetime.now().isoformat(timespec="seconds")]])),
-        ("Metrics", _table(["accuracy", "precision", "recall", "F1", "macro F1", "ROC-AUC", "ECE"],
+        ("Metrics", html_table(["accuracy", "precision", "recall", "F1", "macro F1", "ROC-AUC", "ECE"],
                            [[m["accuracy"], m["precision"], m["recall"], m["f1"], m["macro_f1"], m["roc_auc"] or "-", m["ece"]]])),
-        ("Confidence", _table(["mean", "median", "std", "min", "max"], [list(m["confidence"].values())])
-         + _table(["confidence bucket", "rows", "accuracy"],
+        ("Confidence", html_table(["mean", "median", "std", "min", "max"], [list(m["confidence"].values())])
+         + html_table(["confidence bucket", "rows", "accuracy"],
                   [[k, v["n"], v["accuracy"] if v["accuracy"] is not None else "-"] for k, v in m["accuracy_by_confidence"].items()])),
-        ("Latency", _table(["", "mean ms", "p50 ms", "p95 ms", "p99 ms", "texts/s"],
+        ("Latency", html_table(["", "mean ms", "p50 ms", "p95 ms", "p99 ms", "texts/s"],
                            [["single text", lat["single"]["mean_ms"], lat["single"]["p50_ms"], lat["single"]["p95_ms"],
                              lat["single"]["p99_ms"], 1000 / lat["single"]["mean_ms"]],
                             ["batched", lat["batched"]["mean_ms_per_text"], "-", "-", "-", lat["batched"]["texts_per_s"]]])
-         + (_table(["python peak MB", "max RSS MB"], [list(m["memory"].values())]) if "memory" in m else "")),
+         + (html_table(["python peak MB", "max RSS MB"], [list(m["memory"].values())]) if "memory" in m else "")),
     ]
     for key in ("source", "category"):
         if f"accuracy_by_{key}" in m:
-            sections.append((f"Accuracy by {key}", _table([key, "rows", "accuracy"],
+            sections.append((f"Accuracy by {key}", html_table([key, "rows", "accuracy"],
                                                           [[g, v["n"], v["accuracy"]] for g, v in m[f"accuracy_by_{key}"].items()])))
-    sections.append(("Charts", "".join(_img(p) for p in pngs)))
+    sections.append(("Charts", "".join(html_image(p) for p in pngs)))
     sections.append(("Errors, most confident first", error_html or "<p>none</p>"))
+    if behaviour is not None:  # `evaluate --behaviour`: results in behaviour.json and one section
+        from sentitune.evaluation.behaviour import behaviour_html
+
+        (out / "behaviour.json").write_text(json.dumps(behaviour, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        sections.append(("Behaviour tests", behaviour_html(behaviour)))
     path = out / "report.html"
     path.write_text(render_html(f"sentitune evaluation: {name}", sections), encoding="utf-8")
     return path
 
 
-def run_evaluation(model_path, test_file, report_dir=None, suite: bool = False, profile: bool = False) -> dict:
+def run_evaluation(model_path, test_file, report_dir=None, suite: bool = False, profile: bool = False,
+                   behaviour: bool = False, behaviour_file=None) -> dict:
     model = sentitune.load(model_path)
     rows = suite_rows() if suite else load_test_rows(test_file)
     name = Path(model_path).name if model_path else "default model"
     out = Path(report_dir) if report_dir else Path("reports") / f"{name.replace(' ', '-')}-{datetime.now():%Y%m%d-%H%M%S}"
+    behaviour_results = None
+    if behaviour:  # first: a bad --behaviour-file fails before the long part
+        from sentitune.evaluation.behaviour import run_behaviour
+
+        behaviour_results = run_behaviour(model, extra_file=behaviour_file)
     result = measure(model, rows, profile=profile)
-    write_report(model, result, out, name, "the curated suite" if suite else str(test_file))
-    return {"metrics": result["metrics"], "report_dir": str(out)}
+    write_report(model, result, out, name, "the curated suite" if suite else str(test_file), behaviour_results)
+    return {"metrics": result["metrics"], "report_dir": str(out), "behaviour": behaviour_results}

@@ -15,7 +15,8 @@ METHODS: dict[str, str] = {
     "head": "sentitune.methods.head:EmbeddingHead",
     "instruct": "sentitune.methods.instruct:InstructModel",
     "zero-shot": "sentitune.methods.instruct:ZeroShotModel",
-    "onnx": "sentitune.export.onnx:OnnxClassifier",
+    "onnx": "sentitune.methods.onnx:OnnxClassifier",
+    "router": "sentitune.methods.router:RouterModel",
 }
 
 

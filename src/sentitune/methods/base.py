@@ -9,10 +9,12 @@ NEGATIVE, column 1 POSITIVE, any monotone scale whose softmax is a probability);
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import warnings
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -26,20 +28,50 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+# Characters that show nothing: whitespace plus control (Cc: NUL ...) and format (Cf: zero-width
+# space, direction overrides, BOM ...) characters. A text made only of these is empty.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be scored ("is empty", "is not valid UTF-8 ..."), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from a JSON "\ud800" escape
+        return f"is not valid UTF-8 (a lone surrogate at character {exc.start})"
+    # stops at the first visible character, so a normal text costs one lookup
+    if all(c.isspace() or unicodedata.category(c) in INVISIBLE_CATEGORIES for c in text):
+        return "is empty"
+    return None
+
+
 def check_texts(texts: Sequence[str] | str) -> list[str]:
-    """Validate inference input: a non-empty list of non-blank strings."""
+    """Validate inference input: a non-empty list of strings, each with a visible character."""
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise SentituneError(f"text {i} is {type(t).__name__}, expected a string")
-        if not t.strip():
-            raise SentituneError(f"text {i} is empty")
+        problem = text_problem(t)
+        if problem:
+            raise SentituneError(f"text {i} {problem}")
     return texts
 
 
 UNKNOWN_WARN_FRACTION = 0.3
+# (labels, probabilities (n, 2)) -> named figures; the training pipeline passes its metrics in, so
+# checkpoint selection can use them without methods importing evaluation
+Scorer = Callable[[np.ndarray, np.ndarray], dict]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a method offers beyond the one interface; callers read this instead of probing attributes."""
+
+    explain: bool = False  # ``explain(texts, labels)`` generates a short reason per text
+    batch_size: bool = False  # ``batch_size`` sets how many texts one forward pass takes
+    tokenizer: bool = False  # ``tokenizer`` is a Hugging Face tokenizer (unreadable-text warnings)
 
 
 def unreadable_message(tokenizer, texts: list[str], base_model: str | None) -> str | None:
@@ -66,15 +98,19 @@ class SentimentModel(ABC):
     """Base class of every method. Subclasses set ``method`` and implement the abstract methods."""
 
     method: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
     labels: tuple[str, ...] = LABELS
+    tokenizer: Any = None  # set by methods with capabilities.tokenizer
+    batch_size: int | None = None  # set by methods with capabilities.batch_size
 
     def __init__(self, meta: ArtifactMeta | None = None):
         self.meta = meta or ArtifactMeta(method=self.method)
         self.enable_cache(0)
 
     # --- what a method implements ---------------------------------------------------------------
-    def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None) -> "SentimentModel":
-        """Train on rows with ``text`` and ``label`` (0/1). Returns self."""
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None, *,
+            metrics: Scorer | None = None) -> "SentimentModel":
+        """Train on rows with ``text`` and ``label`` (0/1); ``metrics`` may rank checkpoints. Returns self."""
         raise SentituneError(f"method {self.method!r} is not trainable")
 
     @abstractmethod
@@ -87,8 +123,22 @@ class SentimentModel(ABC):
 
     @classmethod
     @abstractmethod
-    def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "SentimentModel":
-        """Restore from a directory written by ``save``."""
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, *, precision: str | None = None,
+                      device: str | None = None) -> "SentimentModel":
+        """Restore from a directory written by ``save`` (``read_meta`` has checked its files).
+
+        Every method takes ``precision`` ("fp32"/"bf16"; None: ``SENTITUNE_PRECISION`` or fp32) and
+        ``device`` (None: where it loads); methods without torch weights accept and ignore both.
+        A method may add keyword options of its own after them.
+        """
+
+    def placed(self, device: str | None) -> "SentimentModel":
+        """Self, moved to ``device`` when one is given (the end of every ``from_artifact``)."""
+        return self.to(device) if device else self
+
+    def explain(self, texts: Sequence[str] | str, labels: Sequence[str] | None = None) -> list[str]:
+        """A short reason per text; only methods with ``capabilities.explain`` have one."""
+        raise SentituneError(f"method {self.method!r} cannot explain its predictions")
 
     def enable_cache(self, size: int) -> "SentimentModel":
         """Remember the raw scores of recently seen texts; ``size`` 0 turns the cache off.
@@ -123,8 +173,9 @@ class SentimentModel(ABC):
 
     def unreadable_warning(self, texts: list[str]) -> str | None:
         """Why this model cannot read ``texts`` (its vocabulary sees mostly unknown tokens), or None."""
-        tokenizer = getattr(self, "tokenizer", None)  # the transformer methods keep theirs here
-        return unreadable_message(tokenizer, texts, self.meta.base_model) if tokenizer is not None else None
+        if not self.capabilities.tokenizer:
+            return None
+        return unreadable_message(self.tokenizer, texts, self.meta.base_model)
 
     def to(self, device: str) -> "SentimentModel":
         """Move to a torch device ("cpu", "cuda", "auto"); methods without torch weights ignore it."""
@@ -163,6 +214,8 @@ class SentimentModel(ABC):
         return out
 
     def save(self, directory: str | Path) -> Path:
+        """Weights first, ``sentitune.json`` (with their digests) last: an interrupted save never
+        leaves metadata that vouches for files it did not see complete."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.meta.files = self.save_weights(directory)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections import OrderedDict
 from typing import Callable
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from sentitune.config import runtime_settings
 from sentitune.errors import SentituneError
 
 log = logging.getLogger("sentitune.cache")
@@ -104,10 +104,7 @@ def make_cache(size: int, model_id: Callable[[], str]) -> LruCache | RedisCache 
     """Redis when ``REDIS_URL`` is set (``REDIS_TTL`` seconds per entry), else an LRU of ``size`` texts."""
     if size <= 0:
         return None
-    url = os.environ.get("REDIS_URL")
-    if not url:
+    settings = runtime_settings()  # REDIS_URL and REDIS_TTL, validated there
+    if not settings.redis_url:
         return LruCache(size)
-    ttl = os.environ.get("REDIS_TTL", str(DEFAULT_TTL_S))
-    if not ttl.isdigit() or int(ttl) == 0:
-        raise SentituneError(f"REDIS_TTL must be a positive number of seconds, got {ttl!r}")
-    return RedisCache(url, model_id, int(ttl))
+    return RedisCache(settings.redis_url, model_id, settings.redis_ttl)

@@ -9,103 +9,23 @@ into the base weights, so a LoRA model runs exactly as fast as a fully fine-tune
 
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
 from sentitune.artifact import LABELS, ArtifactMeta
-from sentitune.config import LoraConfig as LoraSettings, TrainConfig
-from sentitune.errors import ArtifactError, SentituneError
-from sentitune.methods.base import SentimentModel, softmax, warn_if_unreadable
-from sentitune.methods.engine import length_batches, resolve_device, resolve_precision
+from sentitune.config import TrainConfig
+from sentitune.methods.base import Capabilities, Scorer, SentimentModel, softmax, warn_if_unreadable
+from sentitune.methods.engine import length_batches, resolve_device
+from sentitune.methods.hf import add_lora, cast, load_model, load_tokenizer, quiet_transformers, save_model
 from sentitune.zoo import resolve_model
-
-ADAPTER_FILES = ["adapter_config.json", "adapter_model.safetensors"]
-
-
-@contextmanager
-def quiet_transformers():
-    """Silence transformers' load reports and weight-loading progress bars for the duration."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():  # peft calls APIs that transformers 5 marks deprecated
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
-
-
-def load_tokenizer(name_or_path: str):
-    """The tokenizer, with a pad token a decoder's classification head can rely on.
-
-    Decoder heads (Llama, Qwen, Gemma ...ForSequenceClassification) read the rightmost token that
-    is not ``pad_token_id``, whichever side the padding is on. Many decoders ship without a pad
-    token, or with pad = eos (SmolLM2); then a text ending in eos (a chat turn) would be read at
-    the token before it. A distinct token is used instead: the unknown token, which byte-level BPE
-    never emits; eos only when there is nothing else.
-    """
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
-        unk = tokenizer.unk_token
-        distinct = unk is not None and unk not in (tokenizer.eos_token, tokenizer.bos_token)
-        tokenizer.pad_token = unk if distinct else (tokenizer.pad_token or tokenizer.eos_token)
-    return tokenizer
-
-
-def add_lora(model, settings: LoraSettings, task_type: str):
-    """``model`` under a new LoRA adapter with these settings; ``task_type`` is peft's (SEQ_CLS, CAUSAL_LM)."""
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(task_type=task_type, r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                        target_modules=settings.target_modules)
-    with quiet_transformers():  # peft reads an attribute transformers 5 deprecated
-        return get_peft_model(model, config)
-
-
-def save_model(model, tokenizer, directory: Path, lora: bool) -> list[str]:
-    """Write the tokenizer and the weights (for LoRA only the adapter and new modules); the files written."""
-    if lora and not hasattr(model, "peft_config"):
-        raise SentituneError("this LoRA model was merged for inference; save it before loading it for prediction")
-    tokenizer.save_pretrained(directory)
-    model.save_pretrained(directory)
-    if lora:
-        return ADAPTER_FILES
-    # one model.safetensors, or shards and their index for a model over save_pretrained's shard size
-    return ["config.json", *sorted(p.name for p in Path(directory).glob("model*.safetensors*"))]
-
-
-def load_model(directory: Path, meta: ArtifactMeta, load: Callable[[str, Any], torch.nn.Module], merge: bool = True):
-    """(model, tokenizer) saved by ``save_model``. ``load(path, tokenizer)`` builds a model from full
-    weights: the artifact's own, or for LoRA its base model's, under the saved adapter."""
-    try:
-        tokenizer = load_tokenizer(str(directory))
-        if "lora" not in meta.options:
-            return load(str(directory), tokenizer), tokenizer
-        if not meta.base_model:
-            raise ArtifactError(f"{directory}/sentitune.json names no base_model for its LoRA adapter")
-        from peft import PeftModel
-
-        with quiet_transformers():
-            model = PeftModel.from_pretrained(load(meta.base_model, tokenizer), str(directory))
-            if merge:  # inference: fold the adapter into the weights, no LoRA overhead per call
-                model = model.merge_and_unload()
-        return model, tokenizer
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0]}") from None
 
 
 class SequenceClassifier(SentimentModel):
     method = "classifier"
+    capabilities = Capabilities(batch_size=True, tokenizer=True)
 
     # Batches of up to 64 texts and 4,096 padded tokens: bf16 on AMX ran fastest there (fp32 is
     # flat across batch sizes); measured on the default model, short and long texts.
@@ -138,12 +58,17 @@ class SequenceClassifier(SentimentModel):
     def _tokenize(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(texts, truncation=True, max_length=self.meta.max_length)["input_ids"]
 
-    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None, *,
+            metrics: Scorer | None = None):
+        """``metrics`` scores validation predictions for checkpoint selection; without it the
+        checkpoints are ranked by validation loss."""
         from datasets import Dataset
 
         from sentitune.methods.trainer import class_weighted_loss, train_model
 
         cfg = config or TrainConfig()
+        if metrics is None:
+            cfg = cfg.model_copy(update={"metric_for_best_model": "loss"})
         base = cfg.resolved_model()
         self.tokenizer = load_tokenizer(resolve_model(base))
         self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length)
@@ -161,15 +86,13 @@ class SequenceClassifier(SentimentModel):
         val_ds = encode(val) if val else None
 
         def compute_metrics(pred) -> dict:
-            from sentitune.evaluation.metrics import classification_metrics
-
-            m = classification_metrics(pred.label_ids, softmax(np.asarray(pred.predictions, dtype=np.float64)))
+            m = metrics(pred.label_ids, softmax(np.asarray(pred.predictions, dtype=np.float64)))
             return {k: v for k, v in m.items() if isinstance(v, float)}
 
         trainer = train_model(
             model, cfg, train_ds, val_ds, Path(cfg.output_dir) / "checkpoints",
             data_collator=DataCollatorWithPadding(self.tokenizer),
-            compute_metrics=compute_metrics,
+            compute_metrics=compute_metrics if metrics is not None else None,
             compute_loss_func=class_weighted_loss([r["label"] for r in train]) if cfg.class_weights else None,
             processing_class=self.tokenizer,
         )
@@ -204,11 +127,11 @@ class SequenceClassifier(SentimentModel):
         return save_model(self.model, self.tokenizer, directory, self.is_lora)
 
     @classmethod
-    def from_artifact(cls, directory: Path, meta: ArtifactMeta, merge: bool = True, precision: str | None = None,
-                      **kwargs: Any):
-        """``precision`` "bf16" (or ``SENTITUNE_PRECISION=bf16``) casts the weights for inference."""
-        bf16 = resolve_precision(precision) == "bf16"
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, *, precision: str | None = None,
+                      device: str | None = None, merge: bool = True) -> "SequenceClassifier":
+        """``precision`` "bf16" (or ``SENTITUNE_PRECISION=bf16``) casts the weights for inference;
+        ``merge=False`` keeps a LoRA adapter separate (as trained)."""
         # _load_base re-syncs the head's pad id with the tokenizer's: the head finds the last token by it
         frozen = "lora" in meta.options
         model, tokenizer = load_model(directory, meta, lambda path, tok: cls._load_base(path, tok, frozen), merge)
-        return cls(meta, (model.to(torch.bfloat16) if bf16 else model).eval(), tokenizer, **kwargs)
+        return cls(meta, cast(model, precision).eval(), tokenizer).placed(device)

@@ -7,14 +7,15 @@ fast that call is on a CPU.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from sentitune.errors import SentituneError
+from sentitune.config import runtime_settings
+from sentitune.errors import ArtifactError, SentituneError
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def configure_threads() -> int:
@@ -27,26 +28,29 @@ def configure_threads() -> int:
     """
     import torch
 
-    value = os.environ.get("SENTITUNE_THREADS")
-    if value:
-        if not value.isdigit() or int(value) == 0:
-            raise SentituneError(f"SENTITUNE_THREADS must be a positive whole number, got {value!r}")
-        if torch.get_num_threads() != int(value):
-            torch.set_num_threads(int(value))
+    threads = runtime_settings().threads  # validated there: a bad value is a one-line error
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     return torch.get_num_threads()
 
 
 def resolve_precision(precision: str | None) -> str:
-    """``precision`` if given, else ``SENTITUNE_PRECISION``, else fp32.
+    """``precision`` if given, else ``SENTITUNE_PRECISION``, else fp32; ``auto`` asks the CPU.
 
     bf16 ran the default model 2.4x (short texts) to 3.3x (long reviews) faster on a CPU with AMX and
     gave the same label as fp32 on 99.9% of its held-out split (benchmarks/speed.py); CPUs without
-    AMX or AVX512-BF16 emulate it slowly, so it is a choice, not the default.
+    AMX or AVX512-BF16 emulate it slowly, so ``auto`` takes it only where the CPU computes it natively
+    (methods/hardware.py). fp32 stays the default until the fastest path is proven on every CPU kind.
     """
-    where, value = ("precision", precision) if precision else ("SENTITUNE_PRECISION", os.environ.get("SENTITUNE_PRECISION"))
-    if value and value not in PRECISIONS:
-        raise SentituneError(f"{where} must be {' or '.join(PRECISIONS)}, got {value!r}")
-    return value or "fp32"
+    if not precision:
+        precision = runtime_settings().precision  # validated there against the same choices
+    elif precision not in PRECISIONS:
+        raise SentituneError(f"precision must be fp32, bf16 or auto, got {precision!r}")
+    if precision == "auto":
+        from sentitune.methods.hardware import choose_precision, detect
+
+        return choose_precision(detect()).precision
+    return precision
 
 
 def resolve_device(device: str) -> str:
@@ -72,3 +76,14 @@ def length_batches(lengths: Sequence[int], max_batch: int, max_tokens: int) -> l
         batches.append(order[start:stop])
         start = stop
     return batches
+
+
+# Every tokenizer sentitune saves is a fast (Rust) one, which save_pretrained always writes as
+# tokenizer.json; without it transformers' own error is a multi-line list of fallbacks.
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def require_tokenizer(directory: Path) -> None:
+    """A one-line ArtifactError when a saved model directory has lost its tokenizer."""
+    if not (Path(directory) / TOKENIZER_FILE).is_file():
+        raise ArtifactError(f"{directory} is incomplete: missing {TOKENIZER_FILE} (the tokenizer)")

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,10 +24,11 @@ from transformers import AutoModel
 from transformers.utils import cached_file
 
 from sentitune.artifact import ArtifactMeta
+from sentitune.atomic import atomic_write, atomic_write_text
 from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
-from sentitune.methods.base import SentimentModel, warn_if_unreadable
-from sentitune.methods.classifier import load_tokenizer, quiet_transformers
+from sentitune.methods.base import Capabilities, Scorer, SentimentModel, warn_if_unreadable
+from sentitune.methods.hf import cast, load_tokenizer, quiet_transformers
 from sentitune.methods.engine import length_batches, resolve_device
 from sentitune.zoo import cache_dir, resolve_model
 
@@ -116,21 +115,21 @@ class Encoder:
                 pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
             out[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
         if path is not None:  # written whole, then renamed: an interrupted run leaves no half file
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
-            np.save(tmp, out)
-            os.replace(tmp, path)
+            with atomic_write(path, "wb") as handle:
+                np.save(handle, out)
         return out
 
 
 class EmbeddingHead(SentimentModel):
     method = "head"
+    capabilities = Capabilities(tokenizer=True)
 
     def __init__(self, meta: ArtifactMeta | None = None, encoder: Encoder | None = None, head: LogisticRegression | None = None):
         super().__init__(meta)
         self.encoder, self.head = encoder, head
 
-    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None, *,
+            metrics: Scorer | None = None):
         cfg = config or TrainConfig(method="head")
         base = cfg.resolved_model()
         self.encoder = Encoder(base, cfg.pooling, cfg.max_length)
@@ -156,11 +155,12 @@ class EmbeddingHead(SentimentModel):
 
     def save_weights(self, directory: Path) -> list[str]:
         head = {"coef": self.head.coef_[0].tolist(), "intercept": float(self.head.intercept_[0])}
-        (directory / HEAD_FILE).write_text(json.dumps(head))
+        atomic_write_text(directory / HEAD_FILE, json.dumps(head))
         return [HEAD_FILE]
 
     @classmethod
-    def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "EmbeddingHead":
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, *, precision: str | None = None,
+                      device: str | None = None) -> "EmbeddingHead":
         try:
             raw = json.loads((directory / HEAD_FILE).read_text())
             head = LogisticRegression()
@@ -169,4 +169,5 @@ class EmbeddingHead(SentimentModel):
         except (ValueError, KeyError) as exc:
             raise ArtifactError(f"{directory / HEAD_FILE} is corrupt: {exc}") from None
         encoder = Encoder(meta.base_model or "all-minilm-l6-v2", meta.options.get("pooling", "mean"), meta.max_length)
-        return cls(meta, encoder, head)
+        encoder.model = cast(encoder.model, precision)
+        return cls(meta, encoder, head).placed(device)

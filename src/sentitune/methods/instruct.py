@@ -21,9 +21,9 @@ from transformers import AutoModelForCausalLM
 from sentitune.artifact import LABELS, ArtifactMeta
 from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
-from sentitune.methods.base import SentimentModel, check_texts
-from sentitune.methods.classifier import add_lora, load_model, load_tokenizer, quiet_transformers, save_model
+from sentitune.methods.base import Capabilities, Scorer, SentimentModel, check_texts
 from sentitune.methods.engine import length_batches, resolve_device
+from sentitune.methods.hf import add_lora, cast, load_base_tokenizer, load_model, quiet_transformers, save_model
 from sentitune.methods.prompts import build_prompt, load_template
 from sentitune.zoo import resolve_model
 
@@ -35,13 +35,6 @@ IGNORE = -100  # labels the loss skips: the prompt and the padding
 def base_model_name(cfg: TrainConfig) -> str:
     explicit = "model" in cfg.model_fields_set or cfg.model_size
     return cfg.resolved_model() if explicit else DEFAULT_MODEL
-
-
-def load_base_tokenizer(base: str):
-    try:
-        return load_tokenizer(resolve_model(base))
-    except OSError as exc:  # a hub id that is not cached while offline, or a directory without one
-        raise SentituneError(f"cannot load the tokenizer of {base}: {str(exc).splitlines()[0]}") from None
 
 
 def quantization_kwargs() -> dict[str, Any]:
@@ -99,6 +92,7 @@ def left_pad(seqs: list[list[int]], pad_id: int, device) -> dict[str, torch.Tens
 
 class ZeroShotModel(SentimentModel):
     method = "zero-shot"
+    capabilities = Capabilities(explain=True, batch_size=True, tokenizer=True)
 
     def __init__(self, meta: ArtifactMeta | None = None, model=None, tokenizer=None, batch_size: int = 16,
                  max_tokens: int = 2048):
@@ -147,7 +141,8 @@ class ZeroShotModel(SentimentModel):
         self._set_tokenizer(load_base_tokenizer(base))
         return base
 
-    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None, *,
+            metrics: Scorer | None = None):
         """Nothing to learn: records the model and template so `sentitune train` writes an artifact."""
         self.model = load_causal_lm(self._start(config or TrainConfig(method=self.method))).eval()
         return self
@@ -209,10 +204,12 @@ class ZeroShotModel(SentimentModel):
         return []  # the base model is named in sentitune.json and resolved on load
 
     @classmethod
-    def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "ZeroShotModel":
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, *, precision: str | None = None,
+                      device: str | None = None) -> "ZeroShotModel":
         if not meta.base_model:
             raise ArtifactError(f"{directory}/sentitune.json names no base_model")
-        return cls(meta, load_causal_lm(meta.base_model).eval(), load_base_tokenizer(meta.base_model), **kwargs)
+        model = cast(load_causal_lm(meta.base_model), precision).eval()
+        return cls(meta, model, load_base_tokenizer(meta.base_model)).placed(device)
 
 
 class InstructModel(ZeroShotModel):
@@ -231,7 +228,9 @@ class InstructModel(ZeroShotModel):
             labels.append([IGNORE] * len(prompt) + answer)
         return {"input_ids": ids, "labels": labels}
 
-    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None):
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None, *,
+            metrics: Scorer | None = None):
+        """Trains on the answer tokens; checkpoints are ranked by validation loss (``metrics`` unused)."""
         from datasets import Dataset
         from peft import prepare_model_for_kbit_training
 
@@ -272,7 +271,8 @@ class InstructModel(ZeroShotModel):
         return save_model(self.model, self.tokenizer, directory, self.is_lora)
 
     @classmethod
-    def from_artifact(cls, directory: Path, meta: ArtifactMeta, merge: bool = True, **kwargs: Any):
-        # Full precision even after QLoRA: the merged model then runs anywhere, CPU included.
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, *, precision: str | None = None,
+                      device: str | None = None, merge: bool = True) -> "InstructModel":
+        # Full precision even after QLoRA (unless bf16 is asked for): the merged model runs anywhere.
         model, tokenizer = load_model(directory, meta, lambda path, _: load_causal_lm(path), merge)
-        return cls(meta, model.eval(), tokenizer, **kwargs)
+        return cls(meta, cast(model, precision).eval(), tokenizer).placed(device)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from sentitune.artifact import ArtifactMeta
-from sentitune.methods.base import SentimentModel
+from sentitune.methods.base import Scorer, SentimentModel
 
 SCALE = 3.0  # compound 1.0 -> P(POSITIVE) = sigmoid(3) = 0.95 before calibration
 
@@ -23,10 +23,11 @@ class LexiconModel(SentimentModel):
     def __init__(self, meta: ArtifactMeta | None = None):
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-        super().__init__(meta or ArtifactMeta(method=self.method, base_model="vader", backend="rules"))
+        super().__init__(meta or ArtifactMeta(method=self.method, base_model="vader"))
         self.analyzer = SentimentIntensityAnalyzer()
 
-    def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None) -> "LexiconModel":
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None, *,
+            metrics: Scorer | None = None) -> "LexiconModel":
         return self  # rules only; `sentitune train --method lexicon` still calibrates on val and saves
 
     def logits(self, texts: list[str]) -> np.ndarray:
@@ -37,5 +38,7 @@ class LexiconModel(SentimentModel):
         return []
 
     @classmethod
-    def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "LexiconModel":
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, *, precision: str | None = None,
+                      device: str | None = None) -> "LexiconModel":
+        """Rules, no weights: ``precision`` and ``device`` do not apply."""
         return cls(meta)

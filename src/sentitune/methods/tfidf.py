@@ -16,8 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from sentitune.artifact import ArtifactMeta
+from sentitune.atomic import atomic_write
 from sentitune.errors import ArtifactError
-from sentitune.methods.base import SentimentModel
+from sentitune.methods.base import Scorer, SentimentModel
 
 WEIGHTS = "tfidf.joblib"
 
@@ -26,7 +27,7 @@ class TfidfModel(SentimentModel):
     method = "tfidf"
 
     def __init__(self, meta: ArtifactMeta | None = None, pipeline: Pipeline | None = None):
-        super().__init__(meta or ArtifactMeta(method=self.method, backend="sklearn"))
+        super().__init__(meta)
         self.pipeline = pipeline
 
     @staticmethod
@@ -44,7 +45,8 @@ class TfidfModel(SentimentModel):
         )
         return Pipeline([("features", features), ("clf", LogisticRegression(C=c, max_iter=2000))])
 
-    def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None) -> "TfidfModel":
+    def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None, *,
+            metrics: Scorer | None = None) -> "TfidfModel":
         self.pipeline = self.build()
         self.pipeline.fit([r["text"] for r in train], [int(r["label"]) for r in train])
         self.meta.training = {"train_rows": len(train)}
@@ -55,11 +57,14 @@ class TfidfModel(SentimentModel):
         return self.pipeline.predict_log_proba(texts)
 
     def save_weights(self, directory: Path) -> list[str]:
-        joblib.dump(self.pipeline, directory / WEIGHTS, compress=3)
+        with atomic_write(directory / WEIGHTS, "wb") as handle:
+            joblib.dump(self.pipeline, handle, compress=3)
         return [WEIGHTS]
 
     @classmethod
-    def from_artifact(cls, directory: Path, meta: ArtifactMeta, **kwargs: Any) -> "TfidfModel":
+    def from_artifact(cls, directory: Path, meta: ArtifactMeta, *, precision: str | None = None,
+                      device: str | None = None) -> "TfidfModel":
+        """scikit-learn weights: ``precision`` and ``device`` do not apply."""
         try:
             pipeline = joblib.load(directory / WEIGHTS)
         except Exception as exc:  # joblib/pickle raise many types on a truncated file

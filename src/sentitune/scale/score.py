@@ -2,9 +2,11 @@
 
     sentitune score reviews.parquet scored.parquet --model-path D [--engine local|ray]
 
-Both engines read CSV/TSV, JSONL(.gz) or Parquet (a file or a directory of them), keep every input
-column and add ``label``, ``confidence`` and ``error``. A row whose text is missing, empty or not a
-string keeps its place with an ``error`` and no label: nothing is dropped.
+Both engines read what ``sentitune.data.io`` reads (CSV/TSV, JSONL(.gz), Parquet, text lines, a
+datasets directory; a file or a directory of them) by its rules for types and missing values
+(the Ray read tasks run the same reader), keep every input column and add ``label``,
+``confidence`` and ``error``. A row whose text is missing, empty or not a string keeps its place
+with an ``error`` and no label: nothing is dropped.
 
 ``local`` reads ``chunk_rows`` rows at a time (memory stays bounded whatever the file size) and
 writes each scored chunk as a part file under ``OUTPUT.parts/`` before moving on; run the same
@@ -19,11 +21,11 @@ import gzip
 import json
 import logging
 import math
-import os
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +33,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from sentitune.atomic import atomic_write, atomic_write_text
+from sentitune.data.io import iter_file, table_files
 from sentitune.errors import DataError, SentituneError
 
-INPUT_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
 OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".csv")
 ADDED = ("label", "confidence", "error")
 
@@ -88,58 +91,54 @@ def load_scorer(model_path: str | Path | None, batch_size: int | None):
     import sentitune
 
     model = sentitune.load(model_path)
-    if batch_size and hasattr(model, "batch_size"):
+    if batch_size and model.capabilities.batch_size:
         model.batch_size = batch_size
     return model
 
 
 # ------------------------------------------------------------------------------------ reading
+# Both engines read through sentitune.data.io (the reader `predict --file`, `evaluate` and `data
+# prepare` use too): one file gives the same rows, strings and missing values on every path.
 def input_files(path: str | Path) -> list[Path]:
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(INPUT_SUFFIXES))
-        if not files:
-            raise DataError(f"{path} holds no {', '.join(INPUT_SUFFIXES)} files")
-        return files
-    if not path.is_file():
-        raise DataError(f"input not found: {path}")
-    if not path.name.endswith(INPUT_SUFFIXES):
-        raise DataError(f"cannot read {path.name}: expected one of {', '.join(INPUT_SUFFIXES)}")
-    return [path]
+    return table_files(path)
 
 
-def file_kind(path: Path) -> str:
-    """"parquet", "csv", "tsv" or "jsonl" (JSON lines, gzipped or not); the name is already checked."""
-    for kind in ("parquet", "csv", "tsv"):
-        if path.name.endswith("." + kind):
-            return kind
-    return "jsonl"
+def ray_dataset(inputs: list[Path], chunk_rows: int):
+    """A Ray Dataset of the inputs, one read task per file, each running ``iter_file``."""
+    import ray
+    from ray.data import Datasource, ReadTask
+    from ray.data.block import BlockMetadata
+
+    def metadata(path: Path) -> BlockMetadata:
+        size = _size(path)
+        try:
+            return BlockMetadata(num_rows=None, size_bytes=size, input_files=[str(path)], exec_stats=None)
+        except TypeError:  # older Ray also wants the schema here
+            return BlockMetadata(num_rows=None, size_bytes=size, schema=None, input_files=[str(path)], exec_stats=None)
+
+    class TableDatasource(Datasource):
+        def estimate_inmemory_data_size(self) -> int:
+            return sum(_size(p) for p in inputs)
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None) -> list:
+            return [ReadTask(lambda p=p: iter_file(p, chunk_rows), metadata(p)) for p in inputs]
+
+    return ray.data.read_datasource(TableDatasource())
 
 
-def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The file in frames of at most ``chunk_rows`` rows, never the whole file in memory."""
-    kind = file_kind(path)
-    try:
-        if kind == "parquet":
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-                yield batch.to_pandas()
-        elif kind in ("csv", "tsv"):
-            yield from pd.read_csv(path, chunksize=chunk_rows, sep="\t" if kind == "tsv" else ",")
-        else:
-            yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
-    except (ValueError, OSError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
 # ------------------------------------------------------------------------------------ writing
 class OutputWriter:
-    """Appends frames to one Parquet, JSONL(.gz) or CSV file (by suffix); written to a temporary name
-    and renamed on ``close`` so a half-written OUTPUT never looks finished."""
+    """Appends frames to one Parquet, JSONL(.gz) or CSV file (by suffix), through ``atomic_write``:
+    OUTPUT appears only on ``close``, so a half-written OUTPUT never looks finished; ``abort``
+    removes the temporary file."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._files = ExitStack()
         self._parquet: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._text = None
@@ -151,13 +150,20 @@ class OutputWriter:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._schema is None:
                 fixed = {"label": pa.string(), "confidence": pa.float64(), "error": pa.string()}
-                self._schema = pa.schema([pa.field(f.name, fixed.get(f.name, f.type)) for f in table.schema])
-                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+                # a column empty in the first chunk has Arrow type null; later chunks hold strings
+                self._schema = pa.schema([
+                    pa.field(f.name, fixed.get(f.name, pa.string() if pa.types.is_null(f.type) else f.type))
+                    for f in table.schema
+                ])
+                self._parquet = pq.ParquetWriter(self._files.enter_context(atomic_write(self.path, "wb")), self._schema)
             self._parquet.write_table(table.cast(self._schema))
         else:
             if self._text is None:
-                opener = gzip.open if name.endswith(".gz") else open
-                self._text = opener(self.tmp, "wt", encoding="utf-8")
+                if name.endswith(".gz"):
+                    raw = self._files.enter_context(atomic_write(self.path, "wb"))
+                    self._text = self._files.enter_context(gzip.open(raw, "wt", encoding="utf-8"))
+                else:
+                    self._text = self._files.enter_context(atomic_write(self.path))
             if name.endswith(".csv"):
                 frame.to_csv(self._text, index=False, header=self.rows == 0)
             else:
@@ -167,13 +173,16 @@ class OutputWriter:
         self.rows += len(frame)
 
     def close(self) -> None:
+        if self.rows == 0:
+            self.abort()
+            raise DataError("the input has no rows")
         if self._parquet is not None:
             self._parquet.close()
-        if self._text is not None:
-            self._text.close()
-        if self.rows == 0:
-            raise DataError("the input has no rows")
-        os.replace(self.tmp, self.path)
+        self._files.close()
+
+    def abort(self) -> None:
+        stop = SentituneError("output abandoned")
+        self._files.__exit__(type(stop), stop, None)  # atomic_write removes its temporary file
 
 
 # ------------------------------------------------------------------------------------ engines
@@ -200,7 +209,7 @@ def score_local(
             f"{parts} holds parts of a run with other arguments; rerun with those or delete {parts}"
         )
     parts.mkdir(parents=True, exist_ok=True)
-    manifest_file.write_text(json.dumps(manifest, indent=2))
+    atomic_write_text(manifest_file, json.dumps(manifest, indent=2))
 
     start = time.perf_counter()
     model = None
@@ -208,7 +217,7 @@ def score_local(
     index = 0
     with tqdm(desc="scoring", unit="rows") as bar:
         for path in inputs:
-            for frame in read_chunks(path, chunk_rows):
+            for frame in iter_file(path, chunk_rows):
                 part = parts / f"part-{index:06d}.parquet"
                 index += 1
                 if part.exists():  # finished before the restart
@@ -221,16 +230,19 @@ def score_local(
                 if model is None:
                     model = load_scorer(model_path, batch_size)
                 scored = score_frame(model, frame, text_column, id_column)
-                tmp = part.with_suffix(".tmp")
-                pq.write_table(pa.Table.from_pandas(scored, preserve_index=False), tmp)
-                os.replace(tmp, part)  # a part exists only once it is complete
+                with atomic_write(part, "wb") as handle:  # a part exists only once it is complete
+                    pq.write_table(pa.Table.from_pandas(scored, preserve_index=False), handle)
                 rows += len(scored)
                 errors += int(scored["error"].notna().sum())
                 bar.update(len(scored))
 
     writer = OutputWriter(output)
-    for k in range(index):
-        writer.write(pq.read_table(parts / f"part-{k:06d}.parquet").to_pandas())
+    try:
+        for k in range(index):
+            writer.write(pq.read_table(parts / f"part-{k:06d}.parquet").to_pandas())
+    except BaseException:
+        writer.abort()
+        raise
     writer.close()
     shutil.rmtree(parts)
     return _summary(rows, errors, time.perf_counter() - start, output, engine="local", resumed_chunks=resumed)
@@ -279,19 +291,7 @@ def score_ray(
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own progress bar says enough
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # output rows in input order, as the local engine
-        paths = [str(p) for p in inputs]
-        kinds = {file_kind(p) for p in inputs}
-        if len(kinds) > 1:
-            raise DataError(f"--engine ray reads one format per run; the input mixes {', '.join(sorted(kinds))}")
-        kind = kinds.pop()
-        if kind == "parquet":
-            ds = ray.data.read_parquet(paths)
-        elif kind in ("csv", "tsv"):
-            import pyarrow.csv as pacsv
-
-            ds = ray.data.read_csv(paths, parse_options=pacsv.ParseOptions(delimiter="\t" if kind == "tsv" else ","))
-        else:
-            ds = ray.data.read_json(paths, lines=True)
+        ds = ray_dataset(inputs, chunk_rows)
         # a file is read as few large blocks, and one block feeds one actor: re-cut into blocks of
         # `batch_rows` so every actor gets work (the cut is streamed and keeps the order)
         batch_rows = min(chunk_rows, 1024)
@@ -309,13 +309,17 @@ def score_ray(
         writer = OutputWriter(output)
         rows = errors = 0
         first_batch = None  # Ray, the actors and their models, and the first scored block
-        with tqdm(desc=f"scoring on Ray ({workers} workers)", unit="rows") as bar:
-            for frame in ds.iter_batches(batch_format="pandas", batch_size=None):
-                first_batch = first_batch or time.perf_counter() - start
-                writer.write(frame)
-                rows += len(frame)
-                errors += int(frame["error"].notna().sum())
-                bar.update(len(frame))
+        try:
+            with tqdm(desc=f"scoring on Ray ({workers} workers)", unit="rows") as bar:
+                for frame in ds.iter_batches(batch_format="pandas", batch_size=None):
+                    first_batch = first_batch or time.perf_counter() - start
+                    writer.write(frame)
+                    rows += len(frame)
+                    errors += int(frame["error"].notna().sum())
+                    bar.update(len(frame))
+        except BaseException:
+            writer.abort()
+            raise
         writer.close()
     except ray.exceptions.RayTaskError as exc:  # a user error inside a worker (say, a missing column)
         cause = exc.cause if isinstance(getattr(exc, "cause", None), SentituneError) else None

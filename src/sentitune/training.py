@@ -1,4 +1,8 @@
-"""`sentitune train`: load data, fit any method, calibrate, record metrics, save the artifact."""
+"""`sentitune train`: load data, fit any method, calibrate, record metrics, save the artifact.
+
+The pipeline sits above methods/ and evaluation/ (it uses both), so it lives at the top of the
+package beside the CLI rather than inside methods/.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import numpy as np
 from sentitune.config import TrainConfig
 from sentitune.data import PrepareOptions, load_labelled, sample_path
 from sentitune.errors import DataError
+from sentitune.evaluation.calibration import fit_temperature
+from sentitune.evaluation.metrics import classification_metrics
 from sentitune.methods import get_method
 from sentitune.methods.base import softmax
 
@@ -42,7 +48,7 @@ def run_training(cfg: TrainConfig) -> Path:
 
     set_seed(cfg.seed)
     model = get_method(cfg.method)()
-    model.fit(train, val, cfg)
+    model.fit(train, val, cfg, metrics=classification_metrics)  # metrics rank the checkpoints
     model.meta.training.update(
         {
             "train_rows": len(train),
@@ -53,9 +59,6 @@ def run_training(cfg: TrainConfig) -> Path:
         }
     )
     if val:
-        from sentitune.evaluation.calibration import fit_temperature
-        from sentitune.evaluation.metrics import classification_metrics
-
         texts, labels = [r["text"] for r in val], np.array([r["label"] for r in val])
         logits = np.asarray(model.logits(texts), dtype=np.float64)
         if cfg.calibrate:

@@ -1,0 +1,109 @@
+"""What stops a client from taking more than its share: rate limits, failed-auth throttling, body size.
+
+Rate limits use the ``limits`` library: a sliding-window counter per client, in Redis when
+``redis_url`` is set (one limit shared by every worker and replica), else in process memory, where
+each counter expires with its window so memory stays bounded by the clients seen in that window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from fastapi import HTTPException
+from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+
+from sentitune.config import ServeConfig
+from sentitune.serving.errors import too_large_message
+
+log = logging.getLogger("sentitune.serving")
+
+
+def limit_storage(redis_url: str | None) -> Storage:
+    if not redis_url:
+        return MemoryStorage()
+    # limits' names for the same URLs: async+redis://, async+rediss://, async+redis+unix://
+    uri = "async+" + ("redis+" + redis_url if redis_url.startswith("unix:") else redis_url)
+    # wrap_exceptions: a Redis outage raises StorageError, which the limiter lets through (fails open)
+    return storage_from_string(uri, implementation="redispy", wrap_exceptions=True)
+
+
+class Limiter:
+    """``rate_limit_per_hour`` units per client (a request, or a batch's texts) and
+    ``auth_failures_per_minute`` failed authentications per client address."""
+
+    def __init__(self, config: ServeConfig):
+        self.strategy = SlidingWindowCounterRateLimiter(limit_storage(config.redis_url))
+        self.requests = RateLimitItemPerHour(max(config.rate_limit_per_hour, 0), namespace="sentitune-requests")
+        self.auth_failures = RateLimitItemPerMinute(max(config.auth_failures_per_minute, 0), namespace="sentitune-auth")
+
+    async def charge(self, client: str, cost: int = 1) -> float | None:
+        """Take ``cost`` units; None if allowed, else the seconds until the client may retry."""
+        return await self._hit(self.requests, client, cost)
+
+    async def auth_blocked(self, address: str) -> float | None:
+        """Seconds until ``address`` may try a key again, or None if it may now."""
+        try:
+            if await self.strategy.test(self.auth_failures, address):
+                return None
+            return await self._retry_after(self.auth_failures, address)
+        except StorageError as exc:
+            log.warning("rate limit storage failed; allowing the request", extra={"error": str(exc)})
+            return None
+
+    async def auth_failed(self, address: str) -> None:
+        await self._hit(self.auth_failures, address, 1)
+
+    async def _hit(self, item: RateLimitItem, key: str, cost: int) -> float | None:
+        try:
+            if await self.strategy.hit(item, key, cost=cost):
+                return None
+            return await self._retry_after(item, key)
+        except StorageError as exc:
+            log.warning("rate limit storage failed; allowing the request", extra={"error": str(exc)})
+            return None
+
+    async def _retry_after(self, item: RateLimitItem, key: str) -> float:
+        stats = await self.strategy.get_window_stats(item, key)
+        return max(1.0, stats.reset_time - time.time())
+
+
+def retry_seconds(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for a body over ``max_bytes``, declared (refused before it is read) or
+    streamed without Content-Length (cut off at the limit).
+
+    Raising FastAPI's HTTPException from ``receive`` reaches the app's JSON error handler; Starlette's
+    own body limit would answer in plain text.
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        declared_too_large = declared.isdigit() and int(declared) > self.max_bytes
+        received = 0
+
+        async def counting_receive():
+            nonlocal received
+            if declared_too_large:  # refused before anything is read
+                raise HTTPException(413, too_large_message(self.max_bytes))
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, too_large_message(self.max_bytes))
+            return message
+
+        await self.app(scope, counting_receive, send)

@@ -1,0 +1,195 @@
+"""What the endpoints share: the model (loaded in the background), micro-batcher, limits, health.
+
+The model loads after the server starts, so the health endpoint can answer 503 (loading) to a
+readiness probe instead of the port being closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import resource
+import secrets
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import numpy as np
+
+from sentitune.config import ServeConfig
+from sentitune.errors import SentituneError
+from sentitune.methods.base import text_problem
+from sentitune.serving.batching import MicroBatcher, QueueFull
+from sentitune.serving.errors import ApiError
+from sentitune.serving.guards import Limiter
+from sentitune.serving.observability import Metrics
+from sentitune.serving.schemas import HealthResponse, ModelInfo
+
+log = logging.getLogger("sentitune.serving")
+
+
+def memory_usage() -> dict[str, float]:
+    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    try:  # current RSS (Linux)
+        pages = int(open("/proc/self/statm").read().split()[1])
+        out["rss_mb"] = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            out["gpu_allocated_mb"] = torch.cuda.memory_allocated() / 2**20
+    except ImportError:
+        pass
+    return out
+
+
+def gpu_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+class Service:
+    def __init__(self, config: ServeConfig, model: Any = None):
+        self.config = config
+        self.model = model
+        self.load_error: str | None = None
+        self.started = time.monotonic()
+        self.metrics = Metrics()
+        self.limiter = Limiter(config)
+        self.batcher = MicroBatcher(
+            self._predict, config.batch_size, config.max_wait_ms, config.micro_batching,
+            on_batch=self.metrics.batch_size.observe, max_queue=config.max_queue,
+        )
+        self.keys = [k.encode() for k in config.api_keys]
+        # the logged client id is an HMAC: without the secret a log reader cannot test a guessed key
+        self.key_id_secret = (config.key_id_secret or secrets.token_hex(32)).encode()
+        if model is not None:
+            self.metrics.model_loaded.set(1)
+
+    def load(self) -> None:
+        import sentitune
+
+        try:
+            model = sentitune.load(self.config.model_path)
+            model.to(self.config.device).enable_cache(self.config.cache_size)
+            # MAX_LENGTH caps the tokens per text of the methods that truncate by the artifact's setting
+            model.meta.max_length = min(model.meta.max_length, self.config.max_length)
+            model.predict(["warm-up: the first call pays for lazy initialisation"])
+        except Exception as exc:  # reported by /health as 503 "error", the process stays up
+            self.load_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error("model failed to load", extra={"model_path": self.config.model_path, "error": self.load_error})
+            return
+        self.model = model
+        self.metrics.model_loaded.set(1)
+        log.info("model loaded", extra={"model_path": self.config.model_path or "default", "method": model.meta.method})
+
+    def _predict(self, texts: list[str]) -> list[dict]:
+        records = self.model.predict_records(texts)
+        self.metrics.texts.inc(len(texts))
+        return records
+
+    # --- keys ---------------------------------------------------------------------------------
+    def key_matches(self, given: str) -> bool:
+        # compare against every key, in constant time, so timing reveals neither key nor position
+        matched = False
+        for key in self.keys:
+            matched |= hmac.compare_digest(given.encode(), key)
+        return matched
+
+    def client_id(self, key: str) -> str:
+        return "key:" + hmac.new(self.key_id_secret, key.encode(), hashlib.sha256).hexdigest()[:16]
+
+    # --- requests -----------------------------------------------------------------------------
+    def check_text(self, text: str, where: str) -> str:
+        problem = text_problem(text)
+        if problem:
+            raise ApiError(400, "invalid_input", f"{where} {problem}")
+        if len(text) > self.config.max_text_chars:
+            raise ApiError(
+                400, "invalid_input", f"{where} has {len(text)} characters; the limit is {self.config.max_text_chars}"
+            )
+        return text
+
+    def ready_model(self):
+        if self.model is None:
+            detail = f"model failed to load: {self.load_error}" if self.load_error else "model is loading"
+            raise ApiError(503, "not_ready", detail, {"Retry-After": "5"})
+        return self.model
+
+    async def score(self, texts: list[str]) -> list[dict]:
+        self.ready_model()
+        return await self._answered(self.batcher.submit(texts))
+
+    async def raw_scores(self, texts: list[str]) -> list[dict[str, float]]:
+        """Per text and label, the model's logit divided by its temperature (softmax of these is the
+        calibrated probability ``score`` gives). Not cached and not batched with other requests."""
+        model = self.ready_model()
+
+        def compute(batch: list[str]) -> list[dict[str, float]]:
+            z = np.asarray(model.logits(batch), dtype=np.float64) / model.temperature
+            self.metrics.texts.inc(len(batch))
+            return [{label: float(v) for label, v in zip(model.labels, row)} for row in z]
+
+        return await self._answered(self.batcher.call(compute, texts))
+
+    async def check_token_counts(self, texts: list[str]) -> None:
+        """400 for the first text over the model's token window (for clients that ask not to truncate)."""
+        model = self.ready_model()
+        limit = model.meta.max_length
+        if not model.capabilities.tokenizer:
+            return  # a model without a token window reads the whole text
+        tokenizer = model.tokenizer
+
+        def count(batch: list[str]) -> list[int]:  # on the model thread: a tokenizer is not thread-safe
+            return [len(ids) for ids in tokenizer(batch, truncation=False, verbose=False)["input_ids"]]
+
+        for i, n in enumerate(await self._answered(self.batcher.call(count, texts))):
+            if n > limit:
+                where = "inputs" if len(texts) == 1 else f"inputs[{i}]"
+                raise ApiError(
+                    400, "invalid_input", f"{where} has {n} tokens; the model reads {limit} (send truncate: true)"
+                )
+
+    async def _answered(self, call: Awaitable[list]) -> list:
+        """A model call's result, with bad input as 400 and a full queue as 503."""
+        try:
+            return await call
+        except SentituneError as exc:
+            raise ApiError(400, "invalid_input", str(exc)) from None
+        except QueueFull as exc:
+            self.metrics.overloaded.inc()
+            raise ApiError(503, "overloaded", f"server is busy: {exc}; retry shortly", {"Retry-After": "1"}) from None
+
+    async def reasoning(self, texts: list[str], labels: list[str]) -> list[str | None]:
+        """Explanations from models that can give one (instruct LLMs); None for the rest."""
+        if not self.model.capabilities.explain:
+            return [None] * len(texts)
+        return await asyncio.get_running_loop().run_in_executor(None, self.model.explain, texts, labels)
+
+    # --- health -------------------------------------------------------------------------------
+    def model_info(self) -> ModelInfo:
+        if self.model is None:
+            return ModelInfo(name=self.config.model_path or "default")
+        meta = self.model.meta
+        return ModelInfo(
+            name=meta.base_model or self.config.model_path or "default",
+            method=meta.method,
+            version=f"format {meta.format_version}, sentitune {meta.sentitune_version}, created {meta.created}",
+        )
+
+    def health(self) -> HealthResponse:
+        status = "ok" if self.model is not None else ("error" if self.load_error else "loading")
+        return HealthResponse(
+            status=status, model_loaded=self.model is not None, gpu_available=gpu_available(),
+            memory_usage=memory_usage(), uptime=time.monotonic() - self.started, model=self.model_info(),
+            detail=self.load_error,
+        )
