@@ -327,9 +327,11 @@ def serve(
     )
     runtime_settings()  # SENTITUNE_THREADS ...: checked now; the model loads in the background, too late to say
     if cfg.model_path:
-        from sentitune.artifact import read_meta
+        from sentitune.artifact import read_meta, transformers_meta
 
-        read_meta(cfg.model_path)  # a wrong path fails here, in one line, not in the background loader
+        # a wrong path fails here, in one line, not in the background loader; a plain transformers
+        # directory (`export hf`, or any sequence classifier) serves as sentitune.load reads it
+        transformers_meta(Path(cfg.model_path)) or read_meta(cfg.model_path)
     from sentitune.serving.app import run_server  # after the checks: a bad setting fails fast
 
     run_server(cfg)

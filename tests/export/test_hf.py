@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
+import httpx
 import numpy as np
 import pytest
 import yaml
@@ -12,7 +16,7 @@ import sentitune
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.export.hf import export_hf
 from sentitune.methods.lexicon import LexiconModel
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, free_port
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +93,28 @@ def test_unreachable_hub_id_is_one_line(cli):
         sentitune.load("sentitune-test/no-such-model")
     result = cli("predict", "--model-path", "sentitune-test/no-such-model", "hello")
     assert_one_line_error(result, "sentitune-test/no-such-model")
+
+
+
+def test_serve_answers_from_a_plain_transformers_directory(exported, reference):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "sentitune", "serve", "--model-path", str(exported), "--no-auth",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        texts, labels, _ = reference
+        r = httpx.post(f"{url}/api/v1/analyze/batch", json={"texts": texts[:20]}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert [x["predicted_sentiment"] for x in r.json()["results"]] == labels[:20]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

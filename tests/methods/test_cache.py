@@ -3,7 +3,6 @@ expiring, and never the reason a prediction fails. Skips where redis-server is n
 (.ci/run installs it)."""
 
 import shutil
-import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -14,16 +13,13 @@ import pytest
 import sentitune
 from sentitune.errors import SentituneError
 from sentitune.methods.cache import RedisCache
+from conftest import free_port
 
 redis = pytest.importorskip("redis", reason="the redis package is missing: pip install 'sentitune[cache]'")
 
 TEXTS = ["great food", "awful service", "great food", "cold and late"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -13,15 +13,12 @@ import uvicorn
 from sentitune.config import ServeConfig
 from sentitune.serving.app import create_app
 from sentitune.serving.server import uvicorn_options
+from conftest import free_port
 
 KEY = "test-key-0123456789"
 OTHER_KEY = "other-key-9876543210"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, timeout: float = 120.0) -> httpx.Response:
