@@ -47,7 +47,7 @@ class RouterModel(SentimentModel):
                  sources: dict[str, Path] | None = None):
         self.models = models or {}  # set first: the base class hashes them into the cache's model id
         self.sources = sources or {}  # route -> the directory its model was loaded from
-        super().__init__(meta or ArtifactMeta(method=self.method, backend="router"))
+        super().__init__(meta or ArtifactMeta(method=self.method))
 
     @property
     def fallback(self) -> str:
@@ -175,7 +175,7 @@ def build_router(out_dir: str | Path, routes: dict[str, str | Path], *, copy: bo
             files += [f"{name}/{f}" for f in sub.files]
         else:
             stored[name] = os.path.relpath(source.resolve(), out.resolve())
-    meta = ArtifactMeta(method="router", backend="router", files=files, options={"routes": stored, "fallback": "en"})
+    meta = ArtifactMeta(method="router", files=files, options={"routes": stored, "fallback": "en"})
     write_meta(out, meta)
     model = RouterModel.from_artifact(out, read_meta(out))  # fails now, not at first use, if a route is broken
     meta.base_model = describe(model.models)
