@@ -82,10 +82,10 @@ build_s=$(( $(date +%s) - build_start ))
 size_bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 
 # --- the runtime image carries no build tools and runs as non-root -----------------------------
-if "${PODMAN[@]}" run --rm "${LIMITS[@]}" --entrypoint sh "$IMAGE" -c 'command -v pip || command -v gcc || command -v cc' >/dev/null; then
+if "${PODMAN[@]}" run --rm --no-healthcheck "${LIMITS[@]}" --entrypoint sh "$IMAGE" -c 'command -v pip || command -v gcc || command -v cc' >/dev/null; then
     echo "FAIL: the runtime image has pip or a compiler" >&2; exit 1
 fi
-uid=$("${PODMAN[@]}" run --rm "${LIMITS[@]}" --entrypoint id "$IMAGE" -u)
+uid=$("${PODMAN[@]}" run --rm --no-healthcheck "${LIMITS[@]}" --entrypoint id "$IMAGE" -u)
 [ "$uid" != 0 ] || { echo "FAIL: the image runs as root" >&2; exit 1; }
 
 # --- run it ------------------------------------------------------------------------------------
