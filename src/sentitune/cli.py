@@ -433,11 +433,9 @@ def info():
 
 
 def main() -> None:
+    # user errors are turned into one line and exit 2 by SentituneGroup, inside the command
     try:
         app()
-    except SentituneError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # one line: rich would wrap long paths
-        sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
