@@ -61,6 +61,17 @@ def test_a_terminal_on_stdin_with_no_text_is_the_one_line_error(tmp_path):
     assert_one_line_error(proc, "nothing to classify: give TEXT arguments or --file")
 
 
+def test_invisible_only_lines_are_kept_as_errors_not_a_failed_run(cli, tmp_path, tfidf_model_dir):
+    """Regression: a line of only a zero-width space passed the row check, then failed the whole
+    chunk in the predictor ("text 1 is empty") with nothing written."""
+    (tmp_path / "lines.txt").write_text("lovely staff and great food\n\u200b\u202e\nrude and slow service\n")
+    result = cli("predict", "--model-path", tfidf_model_dir, "--file", tmp_path / "lines.txt", "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["label"] for r in records] == ["POSITIVE", None, "NEGATIVE"]
+    assert records[1]["error"] == "empty text"
+
+
 def test_an_empty_csv_field_keeps_the_row_with_an_error_like_score(cli, tmp_path, tfidf_model_dir):
     """Regression: one empty field used to abort the whole run ("text 1 is empty") with no output."""
     (tmp_path / "r.csv").write_text("id,review\n1,lovely staff and great food\n2,\n3,rude and slow service\n")

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from sentitune.atomic import atomic_write, atomic_write_text
 from sentitune.data.io import iter_file, table_files
 from sentitune.errors import DataError, SentituneError
+from sentitune.methods.base import text_problem
 
 OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".csv")
 ADDED = ("label", "confidence", "error")
@@ -47,9 +48,12 @@ def text_error(value: Any) -> str | None:
         return "missing text"
     if not isinstance(value, str):
         return f"not text ({type(value).__name__})"
-    if not value.strip():
+    # the predictor's own check (blank, invisible-only, not UTF-8), so no row it would refuse gets
+    # through to fail the whole chunk
+    problem = text_problem(value)
+    if problem == "is empty":
         return "empty text"
-    return None
+    return f"text {problem}" if problem else None
 
 
 def score_frame(model, frame: pd.DataFrame, text_column: str, id_column: str | None = None) -> pd.DataFrame:
