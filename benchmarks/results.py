@@ -18,19 +18,6 @@ RESULTS = Path(__file__).parent / "RESULTS.md"
 HEADER = "# Benchmark results\n\nEvery section was written by the script named in it; rerun that command to reproduce.\n"
 
 
-def cpu() -> str:
-    """The CPU model and the flags that decide which inference path is fast (Linux /proc/cpuinfo)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
-    flags = set((re.search(r"^flags\s*:\s*(.+)$", info, re.M) or [None, ""])[1].split())
-    wanted = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8"]
-    have = [f for f in wanted if f in flags]
-    return f"{model[1].strip() if model else platform.machine()} (flags: {' '.join(have) or 'none of ' + ' '.join(wanted)})"
-
-
 def machine() -> str:
     try:
         import torch
@@ -44,7 +31,9 @@ def machine() -> str:
         threads += f", onnxruntime {onnxruntime.__version__}"
     except ImportError:
         pass
-    return f"{cpu()}, {os.cpu_count()} CPUs, {platform.platform()}{threads}"
+    from sentitune.methods.hardware import detect  # the CPU model and the flags that pick the fast path
+
+    return f"{detect().describe()}, {os.cpu_count()} CPUs, {platform.platform()}{threads}"
 
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:
