@@ -110,13 +110,10 @@ class Service:
 
     # --- requests -----------------------------------------------------------------------------
     def check_text(self, text: str, where: str) -> str:
+        # the body schemas already cap the length (schemas.text_type); this is what they cannot say
         problem = text_problem(text)
         if problem:
             raise ApiError(400, "invalid_input", f"{where} {problem}")
-        if len(text) > self.config.max_text_chars:
-            raise ApiError(
-                400, "invalid_input", f"{where} has {len(text)} characters; the limit is {self.config.max_text_chars}"
-            )
         return text
 
     def ready_model(self):
