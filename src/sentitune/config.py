@@ -350,8 +350,13 @@ def _environment(cls: type[BaseModel]) -> dict[str, Any]:
         field = re.search(r'field "(\w+)"', str(exc))
         name = env_var(cls, [field.group(1)]) if field else "a variable"
         raise SentituneError(f"{name} must be JSON ({exc.__cause__ or exc})") from None
-    by_alias = {f.validation_alias: name for name, f in cls.model_fields.items() if isinstance(f.validation_alias, str)}
+    by_alias = _field_by_alias(cls)
     return {by_alias.get(key, key): value for key, value in found.items()}
+
+
+def _field_by_alias(cls: type[BaseModel]) -> dict[str, str]:
+    """Environment variable name -> field name, for fields read under a name of their own."""
+    return {f.validation_alias: name for name, f in cls.model_fields.items() if isinstance(f.validation_alias, str)}
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -374,7 +379,7 @@ def _merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
 
 def _names(cls: type[BaseModel], loc: tuple) -> list[str]:
     """Field names along an error location (aliases resolved, list indices dropped)."""
-    by_alias = {f.validation_alias: name for name, f in cls.model_fields.items() if isinstance(f.validation_alias, str)}
+    by_alias = _field_by_alias(cls)
     names = [str(p) for p in loc if isinstance(p, str)]
     return [by_alias.get(names[0], names[0]), *names[1:]] if names else []
 
