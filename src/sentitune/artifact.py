@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sentitune._version import __version__
 from sentitune.atomic import atomic_write_text
 from sentitune.card import write_card
+from sentitune.config import LongTextConfig
 from sentitune.errors import ArtifactError
 
 FORMAT_VERSION = 1
@@ -52,6 +53,7 @@ class ArtifactMeta(BaseModel):
     base_model: str | None = None
     max_length: int = 256
     prompt_template: str | None = None
+    long_text: LongTextConfig | None = None  # texts over max_length tokens; None: their head (as before it existed)
     temperature: float = 1.0  # calibration: probabilities = softmax(logits / temperature)
     files: list[str] = Field(default_factory=list)  # files that must exist to load
     digests: dict[str, FileDigest] = Field(default_factory=dict)  # file -> size and sha256 at save
@@ -198,6 +200,7 @@ def transformers_meta(directory: Path) -> ArtifactMeta | None:
             method="classifier", base_model=config.get("sentitune_base_model"),
             max_length=config.get("sentitune_max_length") or min(config.get("max_position_embeddings") or 512, 512),
             temperature=config.get("sentitune_temperature", 1.0), options={"format": "transformers"},
+            long_text=config.get("sentitune_long_text"),
         )
     except ValidationError as exc:
         raise ArtifactError(f"{path} is invalid: {exc.errors()[0]['msg']}") from None

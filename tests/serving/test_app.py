@@ -18,6 +18,7 @@ from serving_helpers import KEY, OTHER_KEY, assert_error, free_port, live_server
 
 import sentitune
 from sentitune.config import ServeConfig
+from sentitune.methods.hardware import choose_precision, detect
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,9 @@ def test_analyze_batch_and_legacy_endpoints(api):
     body = r.json()
     assert body["predicted_sentiment"] == "POSITIVE" and 0.5 < body["confidence"] <= 1.0
     assert body["reasoning"] is None and body["processing_time"] > 0
-    # the served confidence is the calibrated one `predict` gives
-    expected = sentitune.load().predict_records(["I absolutely love this product!"])[0]["confidence"]
+    # the served confidence is the calibrated one `predict` gives, on the path the server chose
+    precision = httpx.get(f"{api}/api/v1/health").json()["model"]["path"].split()[0]
+    expected = sentitune.load(precision=precision).predict_records(["I absolutely love this product!"])[0]["confidence"]
     assert body["confidence"] == pytest.approx(expected, abs=1e-5)
 
     texts = ["Terrible service, never again.", "Wonderful film, I loved every minute.", "It broke after a day."]
@@ -56,6 +58,12 @@ def test_health_metrics_and_docs(api):
     body = r.json()
     assert r.status_code == 200 and body["status"] == "ok" and body["model_loaded"] is True
     assert body["model"]["method"] == "classifier" and "minilm" in body["model"]["name"].lower()
+    # which inference path runs and why: bf16 only on a CPU computing it natively, after the agreement check
+    path = body["model"]["path"]
+    if "SENTITUNE_PRECISION" not in path and choose_precision(detect()).precision == "fp32":
+        assert path.startswith("fp32 (")
+    elif "SENTITUNE_PRECISION" not in path:
+        assert path.startswith("bf16 (") and "agrees with fp32" in path or path.startswith("fp32 (bf16 agreed")
     assert body["memory_usage"]["rss_mb"] > 10 and body["uptime"] > 0 and isinstance(body["gpu_available"], bool)
     post(api, "/api/v1/analyze", {"text": "fine"}, key="wrong")
     post(api, "/api/v1/analyze", {"text": "fine, really"})

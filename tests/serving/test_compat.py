@@ -70,7 +70,8 @@ def test_predict_has_tei_shapes(api):
 
 def test_raw_scores_are_logits_over_temperature(api):
     body = post(api, "/predict", {"inputs": TEXTS[:2], "raw_scores": True}).json()
-    model = sentitune.load()
+    precision = httpx.get(f"{api}/api/v1/health").json()["model"]["path"].split()[0]  # the server's chosen path
+    model = sentitune.load(precision=precision)
     expected = np.asarray(model.logits(TEXTS[:2])) / model.temperature
     for row, z in zip(body, expected):
         scores = {p["label"]: p["score"] for p in row}

@@ -5,21 +5,26 @@ sentitune, no peft): a LoRA adapter is merged into its base weights, labels are 
 (``id2label`` {0: NEGATIVE, 1: POSITIVE}), and the tokenizer is saved beside the model with
 ``model_max_length`` set to the artifact's ``max_length``, so ``truncation=True`` reads exactly what
 sentitune reads. What only sentitune uses rides along as extra config.json keys
-(``sentitune_temperature``, ``sentitune_max_length``, ``sentitune_base_model``), and the model card
-(README.md) is rendered from the source's metadata. ``sentitune.load(DIR)`` reads it back.
+(``sentitune_temperature``, ``sentitune_max_length``, ``sentitune_base_model``, ``sentitune_long_text``),
+and the model card (README.md) is rendered from the source's metadata. ``sentitune.load(DIR)`` reads it back.
+
+A long-text strategy other than ``head`` (head+tail, chunks) is sentitune's own: the pipeline reads
+only the first ``max_length`` tokens of a long text, so the export warns and its card says so;
+short texts score the same either way.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import sentitune
 from sentitune.artifact import LABELS
 from sentitune.card import write_card
 from sentitune.errors import SentituneError
-from sentitune.methods.hf import quiet_transformers
+from sentitune.methods.hf import describe_long_text, quiet_transformers, reads_head
 
 EXPORTABLE = ("classifier",)  # a transformers *ForSequenceClassification inside
 
@@ -47,6 +52,11 @@ def export_hf(model_path: str | Path | None, out: str | Path) -> Path:
     model.config.sentitune_temperature = meta.temperature
     model.config.sentitune_max_length = meta.max_length
     model.config.sentitune_base_model = meta.base_model
+    if not reads_head(meta.long_text):
+        model.config.sentitune_long_text = meta.long_text.model_dump()
+        warnings.warn(f"the model reads long texts by {describe_long_text(meta.long_text)}; a transformers pipeline "
+                      f"reads only their first {meta.max_length} tokens (sentitune.load on the export still applies it)",
+                      stacklevel=2)
     tokenizer.model_max_length = meta.max_length
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ METHODS: dict[str, str] = {
     "zero-shot": "sentitune.methods.instruct:ZeroShotModel",
     "onnx": "sentitune.methods.onnx:OnnxClassifier",
     "router": "sentitune.methods.router:RouterModel",
+    "distill": "sentitune.methods.distill:DistilledClassifier",
 }
 
 

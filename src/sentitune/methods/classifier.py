@@ -19,7 +19,10 @@ from sentitune.artifact import LABELS, ArtifactMeta
 from sentitune.config import TrainConfig
 from sentitune.methods.base import Capabilities, Scorer, SentimentModel, softmax, warn_if_unreadable
 from sentitune.methods.engine import length_batches, resolve_device
-from sentitune.methods.hf import add_lora, cast, load_model, load_tokenizer, quiet_transformers, save_model
+from sentitune.methods.hf import (
+    add_lora, cast, load_model, load_tokenizer, mean_over_windows, quiet_transformers, reads_head, save_model,
+    text_windows,
+)
 from sentitune.zoo import resolve_model
 
 
@@ -56,7 +59,22 @@ class SequenceClassifier(SentimentModel):
         return model
 
     def _tokenize(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts, truncation=True, max_length=self.meta.max_length)["input_ids"]
+        """The token sequences the model reads: one per text, or several for a long text under chunks."""
+        return self._encode(texts)[0]
+
+    def _encode(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray | None]:
+        """Token windows to score and, when a text has several, the text of each (None: one each).
+
+        ``meta.long_text`` decides how a text over max_length is read (hf.text_windows); with the
+        default (head) it is truncated, as before the setting existed. Short texts are encoded
+        exactly as by truncation either way and take no extra step."""
+        if reads_head(self.meta.long_text):
+            return self.tokenizer(texts, truncation=True, max_length=self.meta.max_length)["input_ids"], None
+        enc = self.tokenizer(texts, truncation=False, verbose=False, return_special_tokens_mask=True)
+        if all(len(ids) <= self.meta.max_length for ids in enc["input_ids"]):
+            return enc["input_ids"], None
+        return text_windows(list(zip(enc["input_ids"], enc["special_tokens_mask"])), self.meta.max_length,
+                            self.meta.long_text)
 
     def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None, *,
             metrics: Scorer | None = None):
@@ -71,7 +89,8 @@ class SequenceClassifier(SentimentModel):
             cfg = cfg.model_copy(update={"metric_for_best_model": "loss"})
         base = cfg.resolved_model()
         self.tokenizer = load_tokenizer(resolve_model(base))
-        self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length)
+        self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length,
+                                 long_text=cfg.long_text)
         model = self._load_base(base, self.tokenizer, frozen=cfg.lora.enabled)
         if cfg.lora.enabled:
             model = add_lora(model, cfg.lora, "SEQ_CLS")  # SEQ_CLS keeps the new head trainable and saved
@@ -104,15 +123,17 @@ class SequenceClassifier(SentimentModel):
     # ------------------------------------------------------------------------------ inference
     @torch.inference_mode()
     def logits(self, texts: list[str]) -> np.ndarray:
-        """Length-bucketed batches: tokenize once, sort by length, pad per batch, restore order."""
-        encodings = self._tokenize(texts)
-        out = np.empty((len(texts), 2), dtype=np.float32)
+        """Length-bucketed batches: tokenize once, sort by length, pad per batch, restore order.
+        A long text's windows (``meta.long_text``) share the batches with the other texts; its
+        logits are their mean."""
+        encodings, owner = self._encode(texts)
+        out = np.empty((len(encodings), 2), dtype=np.float32)
         device = next(self.model.parameters()).device
         for idx in length_batches([len(ids) for ids in encodings], self.batch_size, self.max_tokens):
             batch = self.tokenizer.pad({"input_ids": [encodings[i] for i in idx]}, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
             out[idx] = self.model(**batch).logits.float().cpu().numpy()
-        return out
+        return out if owner is None else mean_over_windows(out, owner, len(texts))
 
     def to(self, device: str) -> "SequenceClassifier":
         self.model.to(resolve_device(device))

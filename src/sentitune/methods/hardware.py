@@ -68,3 +68,48 @@ def detect() -> Hardware:
     except ImportError:
         cuda = False
     return Hardware(cpu, flags, cuda)
+
+
+# bf16 is used by itself only where it gives fp32's label on this share of held-out texts
+AGREEMENT_BAR = 0.995
+
+
+def cpu_kind(hw: Hardware) -> str:
+    """A file-name-safe name for the CPU model and the flags that change the arithmetic."""
+    flags = "-".join(f for f in (*BF16_FLAGS, *INT8_FLAGS) if f in hw.flags) or "plain"
+    return re.sub(r"[^A-Za-z0-9]+", "-", f"{hw.cpu}-{flags}").strip("-").lower()
+
+
+def agreement_file(cache_dir: Path, artifact_key: str, hw: Hardware) -> Path:
+    # per artifact and CPU kind: another CPU's bf16 kernels round differently, so it is measured again
+    return Path(cache_dir) / "precision" / f"{artifact_key}-{cpu_kind(hw)}.json"
+
+
+def cached_agreement(cache_dir: Path, artifact_key: str, hw: Hardware) -> float | None:
+    """bf16's agreement with fp32 measured earlier for this artifact on this CPU kind, if any."""
+    import json
+
+    try:
+        return float(json.loads(agreement_file(cache_dir, artifact_key, hw).read_text())["agreement"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not measured yet, or an unreadable record: measure again
+
+
+def record_agreement(cache_dir: Path, artifact_key: str, hw: Hardware, agreement: float, texts: int) -> None:
+    import json
+
+    from sentitune.atomic import atomic_write_text
+
+    path = agreement_file(cache_dir, artifact_key, hw)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"agreement": agreement, "texts": texts, "cpu": hw.describe()}))
+
+
+def verified_choice(hw: Hardware, agreement: float | None) -> Choice:
+    """``choose_precision``, kept only if bf16 gave fp32's label on >= AGREEMENT_BAR of held-out texts."""
+    choice = choose_precision(hw)
+    if choice.precision != "bf16" or agreement is None:
+        return choice
+    if agreement < AGREEMENT_BAR:
+        return Choice("fp32", f"bf16 agreed with fp32 on {agreement:.2%} of held-out texts (< {AGREEMENT_BAR:.1%})")
+    return Choice("bf16", f"{choice.reason}; agrees with fp32 on {agreement:.2%} of held-out texts")

@@ -1,5 +1,6 @@
 """What the Hugging Face methods (`classifier`, `instruct`, `zero-shot`, `head`) share: quiet
-loading, tokenizers with a usable pad token, LoRA, and saving/loading transformers artifacts.
+loading, tokenizers with a usable pad token, LoRA, saving/loading transformers artifacts, and the
+long-text strategies of the token classifiers (`classifier` and its ONNX export).
 
 With LoRA an artifact holds only the adapter (and new modules such as a classification head); the
 base model is named in ``sentitune.json`` and resolved on load.
@@ -7,16 +8,20 @@ base model is named in ``sentitune.json`` and resolved on load.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
-from sentitune.artifact import ArtifactMeta
+from sentitune.artifact import ArtifactMeta, update_meta
+from sentitune.config import LongTextConfig
 from sentitune.config import LoraConfig as LoraSettings
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.engine import require_tokenizer, resolve_precision
@@ -128,3 +133,129 @@ def load_model(directory: Path, meta: ArtifactMeta, load: Callable[[str, Any], t
         return model, tokenizer
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # truncated or bad-header weights too
         raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0][:300]}") from None
+
+
+# ------------------------------------------------------------------------------ long texts
+# What `sentitune tune long-text` and benchmarks/long_texts.py measure, cheapest first: on a tie
+# the cheaper one is kept. Measured on the default model (benchmarks/RESULTS.md, long texts).
+LONG_TEXT_CANDIDATES = (
+    LongTextConfig(strategy="head"),
+    LongTextConfig(strategy="head+tail", head_tokens=32),
+    LongTextConfig(strategy="chunks", max_windows=2),
+    LongTextConfig(strategy="chunks", max_windows=4),
+    LongTextConfig(strategy="chunks", max_windows=8),
+)
+
+
+def reads_head(long_text: LongTextConfig | None) -> bool:
+    """True when a text over max_length is simply truncated (the path every model had before)."""
+    return long_text is None or long_text.strategy == "head"
+
+
+def describe_long_text(long_text: LongTextConfig | None) -> str:
+    if reads_head(long_text):
+        return "head"
+    if long_text.strategy == "head+tail":
+        return f"head+tail ({long_text.head_tokens} + rest)"
+    return f"chunks (<= {long_text.max_windows} windows)"
+
+
+def _window_starts(length: int, budget: int, cap: int) -> list[int]:
+    """Starts of consecutive windows of ``budget`` tokens covering ``length``; the last one ends at
+    the text's end (overlapping its neighbour) so no window is a short, noisy remainder. Over
+    ``cap`` windows, ``cap`` evenly spaced ones are kept, the first and the last among them."""
+    n = math.ceil(length / budget)
+    starts = [i * budget for i in range(n - 1)] + [length - budget]
+    if n > cap:
+        starts = [starts[int(i)] for i in np.linspace(0, n - 1, cap).round()]
+    return starts
+
+
+def text_windows(encodings: Sequence[tuple[Sequence[int], Sequence[int]]], max_length: int,
+                 long_text: LongTextConfig) -> tuple[list[list[int]], np.ndarray]:
+    """The token windows to score and, per window, the index of its text.
+
+    ``encodings`` are whole texts as the tokenizer encodes them, special tokens included, each as
+    (ids, special-tokens mask). A text within ``max_length`` is one window, exactly as encoded; a
+    longer one keeps its leading and trailing special tokens (CLS/SEP, BOS) around each window.
+    """
+    windows: list[list[int]] = []
+    owner: list[int] = []
+    for i, (ids, mask) in enumerate(encodings):
+        ids = list(ids)
+        if len(ids) <= max_length:
+            windows.append(ids)
+            owner.append(i)
+            continue
+        lead = next((k for k, m in enumerate(mask) if not m), len(ids))
+        trail = next((k for k, m in enumerate(reversed(mask)) if not m), 0)
+        prefix, content, suffix = ids[:lead], ids[lead:len(ids) - trail], ids[len(ids) - trail:]
+        budget = max_length - len(prefix) - len(suffix)
+        if budget < 1:  # max_length leaves no room beside the special tokens: plain truncation
+            parts = [ids[:max_length]]
+        elif long_text.strategy == "head+tail":
+            head = min(long_text.head_tokens, budget)
+            parts = [prefix + content[:head] + content[len(content) - (budget - head):] + suffix]
+        elif long_text.strategy == "chunks":
+            parts = [prefix + content[s:s + budget] + suffix
+                     for s in _window_starts(len(content), budget, long_text.max_windows)]
+        else:
+            parts = [prefix + content[:budget] + suffix]
+        windows += parts
+        owner += [i] * len(parts)
+    return windows, np.asarray(owner, dtype=np.int64)
+
+
+def mean_over_windows(window_logits: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Per text, the mean of its windows' logits (a text of one window keeps its own)."""
+    total = np.zeros((n, window_logits.shape[1]), dtype=np.float64)
+    np.add.at(total, owner, window_logits)
+    return (total / np.bincount(owner, minlength=n)[:, None]).astype(np.float32)
+
+
+def measure_long_text(model, texts: list[str], labels: Sequence[int],
+                      candidates: Sequence[LongTextConfig] = LONG_TEXT_CANDIDATES) -> list[dict]:
+    """Accuracy and texts/s of ``model`` (a `classifier` or `onnx`) on ``texts`` under each strategy."""
+    labels = np.asarray(labels)
+    saved = model.meta.long_text
+    results = []
+    try:
+        for candidate in candidates:
+            model.meta.long_text = candidate
+            start = time.perf_counter()
+            predicted = np.asarray(model.logits(texts)).argmax(axis=1)
+            seconds = time.perf_counter() - start
+            results.append({"strategy": describe_long_text(candidate), "long_text": candidate.model_dump(),
+                            "accuracy": float((predicted == labels).mean()), "texts_per_s": len(texts) / seconds})
+    finally:
+        model.meta.long_text = saved
+    return results
+
+
+def token_counts(tokenizer, texts: list[str]) -> list[int]:
+    return [len(ids) for ids in tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
+
+
+def tune_long_text(model_path: str | Path, file: str | Path) -> tuple[list[dict], dict, int]:
+    """Measure every strategy on the labelled texts of ``file`` longer than the model's max_length
+    and write the most accurate (the cheaper on a tie) into its sentitune.json, with the figures.
+    Returns (results, chosen, number of long texts)."""
+    from sentitune.artifact import read_meta
+    from sentitune.data import PrepareOptions, load_labelled
+    from sentitune.methods import get_method
+
+    meta = read_meta(model_path)
+    if meta.method not in ("classifier", "onnx"):
+        raise SentituneError(f"long-text strategies apply to `classifier` and `onnx` models; this one is {meta.method!r}")
+    model = get_method(meta.method).from_artifact(Path(model_path), meta)
+    rows, _ = load_labelled(file, PrepareOptions(), clean=False, strict=True)
+    counts = token_counts(model.tokenizer, [r["text"] for r in rows])
+    long_rows = [r for r, n in zip(rows, counts) if n > meta.max_length]
+    if not long_rows:
+        raise SentituneError(f"{file} has no text longer than the model's {meta.max_length} tokens: nothing to measure")
+    results = measure_long_text(model, [r["text"] for r in long_rows], [int(r["label"]) for r in long_rows])
+    best = max(results, key=lambda r: r["accuracy"])  # max keeps the first (cheapest) of equals
+    record = {"file": Path(file).name, "n": len(long_rows), "chosen": best["strategy"],
+              "accuracy": {r["strategy"]: round(r["accuracy"], 4) for r in results}}
+    update_meta(model_path, long_text=best["long_text"], metrics=meta.metrics | {"long_text": record})
+    return results, best, len(long_rows)

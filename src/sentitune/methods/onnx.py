@@ -14,6 +14,7 @@ from sentitune.artifact import ArtifactMeta
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import Capabilities, SentimentModel
 from sentitune.methods.engine import configure_threads, length_batches, require_tokenizer
+from sentitune.methods.hf import mean_over_windows, reads_head, text_windows
 
 ONNX_FILE = "model.onnx"
 
@@ -35,11 +36,24 @@ class OnnxClassifier(SentimentModel):
         # The Rust tokenizer's batch API directly: a quarter less time than transformers' wrapper.
         # Settings per call: the wrapper changes them on its own calls, and the server may lower
         # meta.max_length after loading.
+        # A text over max_length is read as meta.long_text says, exactly as the PyTorch classifier
+        # reads it (hf.text_windows); with the default (head) it is truncated.
         rust = self.tokenizer.backend_tokenizer
         rust.no_padding()
-        rust.enable_truncation(self.meta.max_length)
-        ids = [e.ids for e in rust.encode_batch(texts)]
-        out = np.empty((len(texts), 2), dtype=np.float32)
+        if reads_head(self.meta.long_text):
+            rust.enable_truncation(self.meta.max_length)
+            return self._run([e.ids for e in rust.encode_batch(texts)])
+        rust.no_truncation()
+        encodings = rust.encode_batch(texts)
+        if all(len(e.ids) <= self.meta.max_length for e in encodings):
+            return self._run([e.ids for e in encodings])
+        ids, owner = text_windows([(e.ids, e.special_tokens_mask) for e in encodings], self.meta.max_length,
+                                  self.meta.long_text)
+        return mean_over_windows(self._run(ids), owner, len(texts))
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        """Logits of token sequences, in length-bucketed padded batches, in their order."""
+        out = np.empty((len(ids), 2), dtype=np.float32)
         for idx in length_batches([len(x) for x in ids], self.batch_size, self.max_tokens):
             longest = max(len(ids[i]) for i in idx)
             input_ids = np.full((len(idx), longest), self.pad_id, dtype=np.int64)

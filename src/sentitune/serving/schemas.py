@@ -170,6 +170,7 @@ class ModelInfo(BaseModel):
     name: str | None = None
     method: str | None = None
     version: str | None = None
+    path: str | None = Field(None, description="Inference path chosen at load (precision) and why.")
 
 
 class HealthResponse(BaseModel):

@@ -1,0 +1,92 @@
+"""What a change to a shipped model did: before and after, per source, calibration and every behaviour test.
+
+    python benchmarks/model_change.py --before DIR --after DIR [--work runs/default] [--name default-model-change]
+
+Both models are scored on the held-out per-source test splits that scripts/train_default_model.py
+writes (neither model trained on them; rebuilt if absent) and on the behaviour suite's EVAL half
+(the augmentation that trains behaviours uses the disjoint TRAIN half). ECE is measured on the
+English held-out mix. ``--before`` defaults to the shipped default model as committed (HEAD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sentitune  # noqa: E402
+from benchmarks.results import markdown_table, write_section  # noqa: E402
+from sentitune.data import read_jsonl  # noqa: E402
+from sentitune.evaluation.behaviour import build_suite, run_behaviour  # noqa: E402
+from sentitune.evaluation.metrics import expected_calibration_error  # noqa: E402
+
+SHORT = ("sst2/train", "rotten_tomatoes/train")
+
+
+def per_source(proba: np.ndarray, rows: list[dict]) -> dict[str, tuple[int, float]]:
+    hits: dict[str, list[bool]] = {}
+    for row, p in zip(rows, proba.argmax(axis=1)):
+        ok = int(p) == row["label"]
+        groups = [row["source"], "all English sources" if not row["source"].startswith("weibo") else None,
+                  "SST-2-style short sentences" if row["source"] in SHORT else None]
+        for g in filter(None, groups):
+            hits.setdefault(g, []).append(ok)
+    return {g: (len(v), float(np.mean(v))) for g, v in hits.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--before", type=Path, default=None, help="default: the shipped default model")
+    ap.add_argument("--after", type=Path, required=True)
+    ap.add_argument("--work", type=Path, default=Path("runs/default"))
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--name", default="default-model-change")
+    args = ap.parse_args()
+    data = args.work / "data"
+    if not (data / "test.jsonl").exists():
+        from scripts.train_default_model import build_data
+
+        build_data(args.shared, data)
+    test = read_jsonl(data / "test.jsonl")
+    english = [r for r in test if not r["source"].startswith("weibo")]
+    tests = build_suite(0)
+
+    scores = {}
+    for tag, path in (("before", args.before), ("after", args.after)):
+        model = sentitune.load(path)
+        proba = model.predict_proba([r["text"] for r in test])
+        eng = np.array([not r["source"].startswith("weibo") for r in test])
+        scores[tag] = {
+            "acc": per_source(proba, test),
+            "ece": expected_calibration_error(np.array([r["label"] for r in english]), proba[eng]),
+            "behaviour": run_behaviour(model, seed=0, tests=tests),
+        }
+        print(tag, scores[tag]["acc"]["all English sources"], f"ECE {scores[tag]['ece']:.4f}",
+              f"behaviour {scores[tag]['behaviour']['mean_failure_rate']:.1%}")
+
+    b, a = scores["before"], scores["after"]
+    acc_rows = [[g, n, b["acc"][g][1], a["acc"][g][1], f"{100 * (a['acc'][g][1] - b['acc'][g][1]):+.1f}"]
+                for g, (n, _) in sorted(a["acc"].items(), key=lambda kv: (kv[0][0].isupper(), kv[0]))]
+    acc_rows.append(["ECE, English held-out mix (10 bins)", len(english), b["ece"], a["ece"], f"{100 * (a['ece'] - b['ece']):+.1f}"])
+    beh_rows = [[t0["capability"], t0["name"], t0["kind"], f"{t0['failure_rate']:.1%}", f"{t1['failure_rate']:.1%}",
+                 f"{100 * (t1['failure_rate'] - t0['failure_rate']):+.1f}"]
+                for t0, t1 in zip(b["behaviour"]["tests"], a["behaviour"]["tests"])]
+    mb, ma = b["behaviour"]["mean_failure_rate"], a["behaviour"]["mean_failure_rate"]
+    beh_rows.append(["all", "mean", "", f"{mb:.1%}", f"{ma:.1%}", f"{100 * (ma - mb):+.1f}"])
+    body = (
+        f"before: `{args.before or 'shipped default (HEAD)'}`, after: `{args.after}`. Held-out per-source test splits of "
+        "scripts/train_default_model.py (seed 42; neither model trained on them).\n\n"
+        + markdown_table(["held-out split", "rows", "before", "after", "points"], acc_rows)
+        + "\n\nBehaviour suite, EVAL half (seed 0), failure rate per test:\n\n"
+        + markdown_table(["capability", "test", "kind", "before", "after", "points"], beh_rows)
+    )
+    print(body)
+    write_section(args.name, "Default model: what the change did, per source and per behaviour test (issue 14)", body)
+
+
+if __name__ == "__main__":
+    main()
