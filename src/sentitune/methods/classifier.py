@@ -10,6 +10,7 @@ into the base weights, so a LoRA model runs exactly as fast as a fully fine-tune
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -82,9 +83,9 @@ class SequenceClassifier(SentimentModel):
         checkpoints are ranked by validation loss."""
         from datasets import Dataset
 
-        from sentitune.methods.trainer import class_weighted_loss, train_model
+        from sentitune.methods.trainer import train_model
 
-        cfg = config or TrainConfig()
+        cfg = config or TrainConfig(method=self.method)
         if metrics is None:
             cfg = cfg.model_copy(update={"metric_for_best_model": "loss"})
         base = cfg.resolved_model()
@@ -98,27 +99,40 @@ class SequenceClassifier(SentimentModel):
 
         def encode(rows: list[dict]) -> Dataset:
             enc = self.tokenizer([r["text"] for r in rows], truncation=True, max_length=cfg.max_length)
-            return Dataset.from_dict({**enc, "labels": [int(r["label"]) for r in rows]})
+            return Dataset.from_dict({**enc, "labels": self._targets(rows)})
 
         train_ds = encode(train)
         warn_if_unreadable(self.tokenizer, [r["text"] for r in train], base)
         val_ds = encode(val) if val else None
 
         def compute_metrics(pred) -> dict:
-            m = metrics(pred.label_ids, softmax(np.asarray(pred.predictions, dtype=np.float64)))
+            m = metrics(*self._scored(np.asarray(pred.label_ids), softmax(np.asarray(pred.predictions, dtype=np.float64))))
             return {k: v for k, v in m.items() if isinstance(v, float)}
 
         trainer = train_model(
             model, cfg, train_ds, val_ds, Path(cfg.output_dir) / "checkpoints",
             data_collator=DataCollatorWithPadding(self.tokenizer),
             compute_metrics=compute_metrics if metrics is not None else None,
-            compute_loss_func=class_weighted_loss([r["label"] for r in train]) if cfg.class_weights else None,
+            compute_loss_func=self._loss(cfg, train),
             processing_class=self.tokenizer,
         )
         self.model = trainer.model.eval()
         self.meta.training["global_steps"] = trainer.state.global_step
         self.meta.training["best_checkpoint"] = trainer.state.best_model_checkpoint
         return self
+
+    # What a subclass trained on other targets (methods/distill.py) changes: the targets of each row,
+    # the loss over them, and which rows and labels validation metrics score.
+    def _targets(self, rows: list[dict]) -> list:
+        return [int(r["label"]) for r in rows]
+
+    def _loss(self, cfg: TrainConfig, train: list[dict]) -> Callable | None:
+        from sentitune.methods.trainer import class_weighted_loss
+
+        return class_weighted_loss([r["label"] for r in train]) if cfg.class_weights else None
+
+    def _scored(self, label_ids: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return label_ids, proba
 
     # ------------------------------------------------------------------------------ inference
     @torch.inference_mode()

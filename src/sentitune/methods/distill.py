@@ -19,12 +19,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sentitune.artifact import ArtifactMeta
 from sentitune.config import TrainConfig
-from sentitune.methods.base import Scorer, SentimentModel, softmax, warn_if_unreadable
+from sentitune.methods.base import Scorer, SentimentModel
 from sentitune.methods.classifier import SequenceClassifier
-from sentitune.methods.hf import add_lora, load_tokenizer
-from sentitune.zoo import cache_dir, resolve_model
+from sentitune.zoo import cache_dir
 
 NO_LABEL = -1.0  # the gold column of a row the teacher alone labels
 LABEL_CHUNK = 512  # texts labelled between two appends to the cache (what a kill can lose)
@@ -98,51 +96,28 @@ class DistilledClassifier(SequenceClassifier):
 
     def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None, *,
             metrics: Scorer | None = None):
-        from datasets import Dataset
-        from transformers import DataCollatorWithPadding
-
-        from sentitune.methods.trainer import train_model
-
-        cfg = config or TrainConfig(method="distill")
-        if metrics is None:
-            cfg = cfg.model_copy(update={"metric_for_best_model": "loss"})
-        base = cfg.resolved_model()
-        self.tokenizer = load_tokenizer(resolve_model(base))
-        self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length, long_text=cfg.long_text)
-        model = self._load_base(base, self.tokenizer, frozen=cfg.lora.enabled)
-        if cfg.lora.enabled:
-            model = add_lora(model, cfg.lora, "SEQ_CLS")
-            self.meta.options["lora"] = cfg.lora.model_dump()
+        cfg = config or TrainConfig(method=self.method)
+        super().fit(train, val, cfg, metrics=metrics)
         self.meta.options["distill"] = {"temperature": cfg.distill_temperature, "alpha": cfg.distill_alpha}
+        return self
 
-        def target(row: dict) -> list[float]:
+    def _targets(self, rows: list[dict]) -> list[list[float]]:
+        """Per row ``[p_neg, p_pos, gold or NO_LABEL]``; a gold-only row's one-hot label is its soft target."""
+        targets = []
+        for row in rows:
             gold = float(row["label"]) if row.get("label") is not None else NO_LABEL
             soft = row.get("soft")
-            if soft is None:  # a gold-only row: its one-hot label is the target
-                soft = [1.0 - gold, gold] if gold >= 0 else None
             if soft is None:
-                raise ValueError("a distillation row needs `soft` or `label`")
-            return [float(soft[0]), float(soft[1]), gold]
+                if gold < 0:
+                    raise ValueError("a distillation row needs `soft` or `label`")
+                soft = [1.0 - gold, gold]
+            targets.append([float(soft[0]), float(soft[1]), gold])
+        return targets
 
-        def encode(rows: list[dict]) -> Dataset:
-            enc = self.tokenizer([r["text"] for r in rows], truncation=True, max_length=cfg.max_length)
-            return Dataset.from_dict({**enc, "labels": [target(r) for r in rows]})
+    def _loss(self, cfg: TrainConfig, train: list[dict]):
+        return distill_loss(cfg.distill_temperature, cfg.distill_alpha)
 
-        warn_if_unreadable(self.tokenizer, [r["text"] for r in train], base)
-
-        def compute_metrics(pred) -> dict:
-            gold = np.asarray(pred.label_ids)[:, 2]
-            keep = gold >= 0
-            m = metrics(gold[keep].astype(int), softmax(np.asarray(pred.predictions, dtype=np.float64)[keep]))
-            return {k: v for k, v in m.items() if isinstance(v, float)}
-
-        trainer = train_model(
-            model, cfg, encode(train), encode(val) if val else None, Path(cfg.output_dir) / "checkpoints",
-            data_collator=DataCollatorWithPadding(self.tokenizer),
-            compute_metrics=compute_metrics if metrics is not None and val else None,
-            compute_loss_func=distill_loss(cfg.distill_temperature, cfg.distill_alpha),
-            processing_class=self.tokenizer,
-        )
-        self.model = trainer.model.eval()
-        self.meta.training["global_steps"] = trainer.state.global_step
-        return self
+    def _scored(self, label_ids: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        gold = label_ids[:, 2]
+        keep = gold >= 0  # validation metrics score the rows with a gold label only
+        return gold[keep].astype(int), proba[keep]
