@@ -104,18 +104,21 @@ def load_fastest(path: str | None) -> tuple[Any, str]:
     if "precision" in settings.model_fields_set:
         model = sentitune.load(path)
         return model, f"{model_precision(model)} (SENTITUNE_PRECISION={settings.precision})"
-    model = sentitune.load(path, precision="fp32")
     hw = detect()
-    if not model.capabilities.tokenizer or choose_precision(hw).precision != "bf16":
-        reason = "no torch weights" if not model.capabilities.tokenizer else choose_precision(hw).reason
-        return model, f"{model_precision(model)} ({reason})"
+    native = choose_precision(hw)
     key = artifact_key(path)
-    agreement = cached_agreement(settings.cache_dir, key, hw)
+    agreement = cached_agreement(settings.cache_dir, key, hw) if native.precision == "bf16" else None
+    if agreement is not None:  # measured at an earlier start on this CPU kind: load only the path it chose
+        choice = verified_choice(hw, agreement)
+        return sentitune.load(path, precision=choice.precision), f"{choice.precision} ({choice.reason})"
+    model = sentitune.load(path, precision="fp32")
+    if not model.capabilities.tokenizer or native.precision != "bf16":
+        reason = "no torch weights" if not model.capabilities.tokenizer else native.reason
+        return model, f"{model_precision(model)} ({reason})"
     fast = sentitune.load(path, precision="bf16")
-    if agreement is None:
-        texts = heldout_texts()
-        agreement = float(np.mean(np.asarray(fast.predict(texts)) == np.asarray(model.predict(texts))))
-        record_agreement(settings.cache_dir, key, hw, agreement, len(texts))
+    texts = heldout_texts()
+    agreement = float(np.mean(np.asarray(fast.predict(texts)) == np.asarray(model.predict(texts))))
+    record_agreement(settings.cache_dir, key, hw, agreement, len(texts))
     choice = verified_choice(hw, agreement)
     return (fast if choice.precision == "bf16" else model), f"{choice.precision} ({choice.reason})"
 
