@@ -53,7 +53,7 @@ def main() -> None:
         build_data(args.shared, data)
     test = read_jsonl(data / "test.jsonl")
 
-    default = sentitune.load()
+    default = sentitune.load(sentitune.ENGLISH_MODEL_PATH)
     baseline_dir = args.work / "baseline-head"
     if not (baseline_dir / "sentitune.json").exists():
         t = time.time()

@@ -2,12 +2,16 @@
 
     apt-get install -y wrk
     python benchmarks/load.py [--model-path D] [--seconds 10] [--connections 1 8 64 256 1024]
+                              [--batching on off] [--env MAX_QUEUE=64 ...] [--no-write]
 
 Starts `sentitune serve` on a free loopback port (once per micro-batching variant) and drives it
-with wrk, whose Lua script sends distinct short texts as single-text /api/v1/analyze requests.
-503 + Retry-After under overload is the server shedding load (counted, not an error); an error is a
-timeout, a socket error or any other non-200. wrk shares the machine's cores with the server, so
-the figures are a floor for a dedicated server. One results section per CPU kind.
+with wrk, whose Lua script sends distinct short texts as single-text /api/v1/analyze requests and
+counts every response by status. 503 with Retry-After under overload is the server shedding load
+(counted, not an error); an error is a 503 without Retry-After, any other non-200, a socket error
+or a timeout (no answer within wrk's 10 s), each counted apart. Latency percentiles are wrk's, over
+every answer (a shed request's fast 503 included); the server's own queue-wait and model-call
+histograms say where a scored request's time went. wrk shares the machine's cores with the server,
+so the figures are a floor for a dedicated server. One results section per CPU kind.
 """
 
 from __future__ import annotations
@@ -17,16 +21,19 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,12 +51,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_path: str | None, micro_batching: bool, max_wait_ms: float = 0.0) -> tuple[subprocess.Popen, str]:
+def start_server(model_path: str | None, micro_batching: bool, settings: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ, "API_KEY": KEY, "RATE_LIMIT_PER_HOUR": "100000000", "LOG_LEVEL": "WARNING",
-        "MICRO_BATCHING": "1" if micro_batching else "0", "MAX_WAIT_MS": str(max_wait_ms),
+        "MICRO_BATCHING": "1" if micro_batching else "0",
         "CACHE_SIZE": "0",  # the texts repeat: measure the model path, not the cache
+        **settings,
     }
     cmd = [sys.executable, "-m", "sentitune", "serve", "--port", str(port)]
     if model_path:
@@ -81,14 +89,24 @@ request = function()
   counter = counter + 1
   return wrk.format(nil, "/api/v1/analyze", nil, bodies[(counter %% #bodies) + 1])
 end
-statuses = {}
+-- per thread (each has its own Lua state); done() sums them through thread:get
+ok, shed, shed_bare, other = 0, 0, 0, 0
 response = function(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
+  if status == 200 then ok = ok + 1
+  elseif status == 503 and (headers["retry-after"] or headers["Retry-After"]) then shed = shed + 1
+  elseif status == 503 then shed_bare = shed_bare + 1
+  else other = other + 1 end
 end
+threads = {}
+setup = function(thread) table.insert(threads, thread) end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.errors.connect,
-    summary.errors.read, summary.errors.write, summary.errors.timeout, latency:percentile(50), latency:percentile(95)))
-  io.write(string.format("P99 %%d\\n", latency:percentile(99)))
+  local n = {ok = 0, shed = 0, shed_bare = 0, other = 0}
+  for _, t in ipairs(threads) do
+    for k, _ in pairs(n) do n[k] = n[k] + t:get(k) end
+  end
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout, n.ok, n.shed,
+    n.shed_bare, n.other, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
 end
 """
 
@@ -107,30 +125,127 @@ def write_script(texts: list[str], path: Path) -> Path:
 def drive(url: str, script: Path, connections: int, seconds: float) -> dict:
     """wrk with ``connections`` connections (threads: at most 2, the load generator's share)."""
     threads = min(2, connections)
+    cpu0 = children_cpu()
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(script), url],
         capture_output=True, text=True, check=True,
     ).stdout
-    n, connect, read, write, timeout, p50, p95 = map(int, re.search(r"RESULT (.+)", out)[1].split())
-    p99 = int(re.search(r"P99 (\d+)", out)[1])
-    non2xx = int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    fields = map(int, re.search(r"RESULT (.+)", out)[1].split())
+    n, connect, read, write, timeout, ok, shed, shed_bare, other, p50, p95, p99 = fields
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
     return {
-        "requests/s": rate, "p50 ms": p50 / 1000, "p95 ms": p95 / 1000, "p99 ms": p99 / 1000,
-        "requests": n, "non-200": non2xx, "socket errors": connect + read + write, "timeouts": timeout,
+        "requests/s": rate, "p50 ms": p50 / 1000, "p95 ms": p95 / 1000, "p99 ms": p99 / 1000, "requests": n,
+        "200": ok, "503 + Retry-After": shed, "503 without Retry-After": shed_bare, "other non-200": other,
+        "socket errors": connect + read + write, "timeouts": timeout, "wrk cpu s": children_cpu() - cpu0,
     }
 
 
-def status_503s(url: str) -> float:
-    lines = httpx.get(f"{url}/metrics").text.splitlines()
-    return sum(float(x.split()[1]) for x in lines if x.startswith("sentitune_overloaded_total "))
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has been waited for
+    return usage.ru_utime + usage.ru_stime
 
 
-def batch_counters(url: str) -> tuple[float, float]:
-    """(model calls, texts scored) so far, from the server's Prometheus metrics."""
-    lines = httpx.get(f"{url}/metrics").text.splitlines()
-    get = lambda name: float(next(x for x in lines if x.startswith(name + " ")).split()[1])  # noqa: E731
-    return get("sentitune_model_batch_size_count"), get("sentitune_model_batch_size_sum")
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_metrics(url: str) -> dict[str, dict[tuple, float]]:
+    """Every sample of the server's Prometheus metrics: {sample name: {labels: value}}."""
+    out: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def histogram_quantile(before: dict, after: dict, name: str, q: float, **labels: str) -> float:
+    """The q-quantile of what a histogram observed between two scrapes (linear within a bucket), in ms."""
+    want = set(labels.items())
+    buckets = sorted(
+        (float(dict(k)["le"]), v - before.get(name + "_bucket", {}).get(k, 0.0))
+        for k, v in after.get(name + "_bucket", {}).items() if want <= set(k)
+    )
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return float("nan")
+    low, below = 0.0, 0.0
+    for le, count in buckets:
+        if count >= q * total:
+            if le == float("inf"):
+                return low * 1000
+            return 1000 * (low + (le - low) * (q * total - below) / max(count - below, 1e-9))
+        low, below = le, count
+    return low * 1000
+
+
+def counter_delta(before: dict, after: dict, name: str) -> float:
+    return sum(after.get(name, {}).values()) - sum(before.get(name, {}).values())
+
+
+HEADERS = [
+    "micro-batching", "connections", "requests/s", "200/s", "p50 ms", "p95 ms", "p99 ms", "200", "503 + Retry-After",
+    "503 without Retry-After", "other non-200", "socket errors", "timeouts", "texts per model call",
+    "queue wait p99 ms", "model call ms", "wrk CPU share",
+]
+
+
+def tcp_counters() -> dict[str, int]:
+    """The kernel's TCP counters (this network namespace): connections accepted, accept-queue overflows."""
+    out = {}
+    for name in ("/proc/net/snmp", "/proc/net/netstat"):
+        lines = [line.split() for line in Path(name).read_text().splitlines()]
+        for head, values in zip(lines[::2], lines[1::2]):
+            out.update({head[0].rstrip(':') + k: int(v) for k, v in zip(head[1:], values[1:])})
+    return out
+
+
+def accept_queue_peak(port: int, stop: threading.Event, peak: list[int]) -> None:
+    """Samples the listening socket's accept queue (``ss`` Recv-Q) until ``stop``: connections the
+    kernel has completed that the server has not yet accepted."""
+    while not stop.wait(0.1):
+        out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout.split()
+        if len(out) > 1 and out[1].isdigit():
+            peak[0] = max(peak[0], int(out[1]))
+
+
+def measure(url: str, pid: int, script: Path, connections: int, seconds: float) -> dict:
+    """One wrk run and what the server saw meanwhile (its metrics before and after)."""
+    before, server_cpu0, tcp0 = server_metrics(url), process_cpu(pid), tcp_counters()
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=accept_queue_peak, args=(int(url.rsplit(":", 1)[1]), stop, peak))
+    sampler.start()
+    try:
+        r = drive(url, script, connections, seconds)
+    finally:
+        stop.set()
+        sampler.join()
+    after, server_cpu, tcp = server_metrics(url), process_cpu(pid) - server_cpu0, tcp_counters()
+    r.update({
+        "connections accepted": tcp["TcpPassiveOpens"] - tcp0["TcpPassiveOpens"],
+        "listen overflows": tcp.get("TcpExtListenOverflows", 0) - tcp0.get("TcpExtListenOverflows", 0),
+        "accept queue peak": peak[0],
+    })
+    calls = counter_delta(before, after, "sentitune_model_batch_size_count")
+    r.update({
+        "connections": connections, "200/s": r["200"] / seconds,
+        "texts per model call": counter_delta(before, after, "sentitune_model_batch_size_sum") / max(calls, 1),
+        "queue wait p99 ms": histogram_quantile(before, after, "sentitune_queue_wait_seconds", 0.99),
+        "model call ms": 1000 * counter_delta(before, after, "sentitune_model_call_seconds_sum") / max(calls, 1),
+        "server p99 ms": histogram_quantile(
+            before, after, "sentitune_request_latency_seconds", 0.99, endpoint="/api/v1/analyze"),
+        "server cpu s": server_cpu,
+        # wrk's share of the CPU the two used: what the server did not get on a shared machine
+        "wrk CPU share": f"{100 * r['wrk cpu s'] / max(r['wrk cpu s'] + server_cpu, 1e-9):.0f}%",
+    })
+    return r
+
+
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        raise SystemExit(f"--env takes NAME=VALUE, got {bad[0]!r}")
+    return dict(p.split("=", 1) for p in pairs)
 
 
 def main() -> None:
@@ -138,8 +253,13 @@ def main() -> None:
     ap.add_argument("--model-path", default=None, help="default: the shipped model")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--connections", type=int, nargs="+", default=[1, 8, 64, 256, 1024])
+    ap.add_argument("--batching", nargs="+", choices=["on", "off"], default=["on", "off"], help="micro-batching variants")
+    ap.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE", help="server settings, e.g. MAX_QUEUE=64")
     ap.add_argument("--name", default="", help="added to the section name, e.g. tfidf")
+    ap.add_argument("--json", type=Path, help="also write every row, with the server-side figures, here")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args()
+    settings = parse_settings(args.env)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
     # the typical request: a sentence, tweet or short review (long reviews are model-bound, see speed.py)
@@ -147,39 +267,35 @@ def main() -> None:
     random.Random(0).shuffle(texts)
     script = write_script(texts, Path(tempfile.mkdtemp()) / "analyze.lua")
 
-    rows = []
-    for name, micro in [("on (default)", True), ("off", False)]:
-        proc, url = start_server(args.model_path, micro)
+    rows, path = [], None
+    for variant in args.batching:
+        proc, url = start_server(args.model_path, variant == "on", settings)
         try:
             path = httpx.get(f"{url}/api/v1/health").json()["model"].get("path")
             drive(url, script, 4, 2)  # warm-up
             for connections in args.connections:
-                calls0, texts0 = batch_counters(url)
-                shed0 = status_503s(url)
-                r = drive(url, script, connections, args.seconds)
-                calls1, texts1 = batch_counters(url)
-                # the server also counts 503s sent after wrk stopped reading at its deadline
-                shed = status_503s(url) - shed0
-                rows.append([
-                    name, connections, r["requests/s"], r["p50 ms"], r["p95 ms"], r["p99 ms"], r["requests"],
-                    r["non-200"], int(shed), r["socket errors"], r["timeouts"],
-                    (texts1 - texts0) / max(calls1 - calls0, 1),
-                ])
-                print(rows[-1], flush=True)
+                r = measure(url, proc.pid, script, connections, args.seconds)
+                rows.append({"micro-batching": "on (default)" if variant == "on" else "off", **r})
+                print(json.dumps(rows[-1]), flush=True)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
-    table = markdown_table(
-        ["micro-batching", "connections", "requests/s", "p50 ms", "p95 ms", "p99 ms", "requests", "non-200 (wrk)",
-         "503 shed (server count)", "socket errors", "timeouts", "texts per model call"],
-        rows,
-    )
+    if args.json:
+        args.json.write_text(json.dumps({"settings": settings, "model path": path, "rows": rows}, indent=1))
+    table = markdown_table(HEADERS, [[r[h] for h in HEADERS] for r in rows])
+    shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "the defaults"
     summary = (
-        f"Model path: {path}. `wrk` on loopback (at most 2 threads), single-text `/api/v1/analyze` requests cycling "
-        f"through {len(texts)} distinct short English texts from the bundled test split, {args.seconds:.0f} s per row; "
-        "wrk and the server share the machine's cores. 503 is load shedding (with Retry-After) once MAX_QUEUE texts wait."
+        f"Model path: {path}. Server settings: {shown}. `wrk` on loopback (at most 2 threads, 10 s timeout), "
+        f"single-text `/api/v1/analyze` requests cycling through {len(texts)} distinct short English texts from the "
+        f"bundled test split, {args.seconds:.0f} s per row; wrk and the server share the machine's cores (wrk CPU "
+        "share: wrk's part of the CPU time the two used). Latency is wrk's, over every answer, a shed request's "
+        "503 included. 503 + Retry-After is load shedding (more than MAX_QUEUE texts waiting for the model, or more "
+        "than LIMIT_CONCURRENCY connections); a 503 without Retry-After, other non-200, socket errors and timeouts "
+        "are errors. Queue wait p99 and model call ms are the server's own histograms."
     )
     print(f"\n{table}\n\n{summary}")
+    if args.no_write:
+        return
     kind = cpu_kind(detect())
     suffix = f"-{args.name}" if args.name else ""
     write_section(f"load-{kind}{suffix}", f"API load test with wrk ({detect().cpu}{', ' + args.name if args.name else ''})",

@@ -1,6 +1,6 @@
 """What a change to a shipped model did: before and after, per source, calibration and every behaviour test.
 
-    python benchmarks/model_change.py --before DIR --after DIR [--work runs/default] [--name default-model-change]
+    python benchmarks/model_change.py --before DIR --after DIR [--work runs/default] [--name default-model-change] [--no-write]
 
 Both models are scored on the held-out per-source test splits that scripts/train_default_model.py
 writes (neither model trained on them; rebuilt if absent) and on the behaviour suite's EVAL half
@@ -25,6 +25,25 @@ from sentitune.evaluation.behaviour import build_suite, run_behaviour  # noqa: E
 from sentitune.evaluation.metrics import expected_calibration_error  # noqa: E402
 
 SHORT = ("sst2/train", "rotten_tomatoes/train")
+# Issue 14's behaviour bars: (what, which tests, the highest failure rate allowed; "mean": the mean's bar)
+BARS = [("every identity-term (fairness) test", lambda t: t["capability"] == "fairness", 0.05),
+        ("every negation test", lambda t: t["capability"] == "negation", 0.20),
+        ("every test", lambda t: True, 0.30),
+        ("mean over tests", None, 0.10)]
+
+
+def bar_rows(before: dict, after: dict) -> list[list]:
+    rows = []
+    for what, which, limit in BARS:
+        worst = []
+        for res in (before, after):
+            if which is None:
+                worst.append((res["mean_failure_rate"], "mean"))
+            else:
+                worst.append(max((t["failure_rate"], t["name"]) for t in res["tests"] if which(t)))
+        rows.append([what, f"<= {limit:.0%}"] + [f"{v:.1%} ({name})" for v, name in worst]
+                    + ["yes" if worst[1][0] <= limit else "no"])
+    return rows
 
 
 def per_source(proba: np.ndarray, rows: list[dict]) -> dict[str, tuple[int, float]]:
@@ -45,6 +64,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("runs/default"))
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--name", default="default-model-change")
+    ap.add_argument("--no-write", action="store_true", help="print only: a candidate, not the shipped change")
     args = ap.parse_args()
     data = args.work / "data"
     if not (data / "test.jsonl").exists():
@@ -83,8 +103,12 @@ def main() -> None:
         + markdown_table(["held-out split", "rows", "before", "after", "points"], acc_rows)
         + "\n\nBehaviour suite, EVAL half (seed 0), failure rate per test:\n\n"
         + markdown_table(["capability", "test", "kind", "before", "after", "points"], beh_rows)
+        + "\n\nIssue 14's bars (the worst test of each group):\n\n"
+        + markdown_table(["bar", "limit", "before", "after", "after meets it"], bar_rows(b["behaviour"], a["behaviour"]))
     )
     print(body)
+    if args.no_write:
+        return
     write_section(args.name, "Default model: what the change did, per source and per behaviour test (issue 14)", body)
 
 

@@ -6,11 +6,15 @@
    with a cap per source, so every domain is represented; texts in the bundled sample's val/test
    splits are removed so evaluations on the bundled test split stay honest.
    The training split then gets behaviour-teaching rows from `sentitune data augment`'s TRAIN
-   templates (negation, contrast, identity swaps, noise, ...; --augment-ratio).
+   templates (negation, contrast, identity swaps, noise, ...; --augment-ratio, --augment-weights).
+   Neutral identity sentences ("Our landlord is {identity}.") get one soft target per group of
+   identity terms: the --scorer model's (by default the shipped model's) mean P(positive) over the
+   group, so every term learns the same probability; the classifier trains on ``soft_label``.
 2. all-MiniLM-L6-v2 + LoRA (r=16, all linear projections) + a classification head, through the same
    trainer as `sentitune train`; temperature fitted on the validation split.
-3. The artifact (adapter + head + tokenizer, about 3.4 MB) is copied into the package; the held-out
-   per-source test splits stay in <work>/data/ for benchmarks/default_model.py.
+3. The artifact (adapter + head + tokenizer, about 3.4 MB) is copied into the package (not with
+   --no-install: then it stays in <work>/model); the held-out per-source test splits stay in
+   <work>/data/ for benchmarks/default_model.py and benchmarks/model_change.py.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ import argparse
 import shutil
 from pathlib import Path
 
-from sentitune import DEFAULT_MODEL_PATH
-from sentitune.config import LoraConfig, TrainConfig
+import numpy as np
+
+import sentitune
+from sentitune import ENGLISH_MODEL_PATH
+from sentitune.config import LongTextConfig, LoraConfig, TrainConfig
 from sentitune.data import PrepareOptions, prepare, read_jsonl, sample_path, write_jsonl
 from sentitune.data.augment import augment_rows
 from sentitune.data.prepare import normalize_for_dedup
+from sentitune.methods.base import softmax
 from sentitune.training import run_training
 
 # Rows taken per source before the split: short-sentence domains (the most common request, and the
@@ -56,6 +64,16 @@ def build_data(shared: Path, out: Path) -> None:
         print(name, len(rows))
 
 
+def scorer_of(path: Path):
+    """texts -> the model's uncalibrated P(positive): the targets are compared with the raw logits in training."""
+    model = sentitune.load(path)
+    return lambda texts: softmax(np.asarray(model.logits(texts), dtype=np.float64))[:, 1]
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -63,6 +81,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--augment-ratio", type=float, default=0.25,
                     help="behaviour-teaching rows (sentitune data augment) per training row; 0 = none")
+    ap.add_argument("--augment-weights", type=parse_weights, default={},
+                    help='relative share of augment kinds, e.g. "fairness=3,negation=2" (others 1)')
+    ap.add_argument("--scorer", default=str(ENGLISH_MODEL_PATH),
+                    help="model whose P(positive) is the soft target of neutral identity groups; none = no such rows")
     ap.add_argument("--no-install", action="store_true", help="leave the shipped model as it is")
     args = ap.parse_args()
     data = args.work / "data"
@@ -70,9 +92,13 @@ def main() -> None:
         build_data(args.shared, data)
     train_file = data / "train.jsonl"
     if args.augment_ratio > 0:
-        train_file = data / f"train-augmented-{args.augment_ratio:g}.jsonl"
+        tag = "".join(f"-{k}{v:g}" for k, v in sorted(args.augment_weights.items()))
+        tag += "-soft" if args.scorer != "none" else ""
+        train_file = data / f"train-augmented-{args.augment_ratio:g}{tag}.jsonl"
         if not train_file.exists():
-            rows, added = augment_rows(read_jsonl(data / "train.jsonl"), ratio=args.augment_ratio, seed=42)
+            scorer = scorer_of(Path(args.scorer)) if args.scorer != "none" else None
+            rows, added = augment_rows(read_jsonl(data / "train.jsonl"), ratio=args.augment_ratio, seed=42,
+                                       scorer=scorer, weights=args.augment_weights)
             write_jsonl(rows, train_file)
             print("augmented:", dict(added))
     cfg = TrainConfig(
@@ -91,6 +117,8 @@ def main() -> None:
         save_total_limit=2,
         logging_steps=50,
         lora=LoraConfig(enabled=True, r=16, alpha=32, dropout=0.1),
+        # long reviews: mean logits over up to 4 windows (what the shipped model's sentitune.json says)
+        long_text=LongTextConfig(strategy="chunks", max_windows=4),
         # a killed run continues from its newest complete checkpoint when rerun with the same --work
         resume_from_checkpoint="latest" if any((args.work / "model").glob("**/checkpoint-*/trainer_state.json")) else None,
     )
@@ -98,10 +126,10 @@ def main() -> None:
     if args.no_install:
         print(f"model written to {model_dir} (not installed)")
         return
-    if DEFAULT_MODEL_PATH.exists():
-        shutil.rmtree(DEFAULT_MODEL_PATH)
-    shutil.copytree(model_dir, DEFAULT_MODEL_PATH, ignore=shutil.ignore_patterns("checkpoints", "runs", "README.md"))
-    print(f"default model written to {DEFAULT_MODEL_PATH}")
+    if ENGLISH_MODEL_PATH.exists():
+        shutil.rmtree(ENGLISH_MODEL_PATH)
+    shutil.copytree(model_dir, ENGLISH_MODEL_PATH, ignore=shutil.ignore_patterns("checkpoints", "runs", "README.md"))
+    print(f"default model written to {ENGLISH_MODEL_PATH}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("SENTITUNE_CACHE", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "sentitune"))
+# fp32 unless a test asks for another path: auto would measure bf16's agreement for every model a test
+# trains (two loads and 400 texts each) and make figures depend on the CPU; tests of auto set it themselves
+os.environ.setdefault("SENTITUNE_PRECISION", "fp32")
 
 import pytest
 

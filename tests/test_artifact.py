@@ -108,9 +108,9 @@ def test_a_bit_flipped_weight_file_is_named_at_load(tfidf_model_dir, tmp_path):
 
 
 def test_the_shipped_default_model_records_and_passes_its_checksums():
-    meta = sentitune.artifact.read_meta(sentitune.DEFAULT_MODEL_PATH)
+    meta = sentitune.artifact.read_meta(sentitune.ENGLISH_MODEL_PATH)
     assert set(meta.digests) == set(meta.files) >= {"adapter_model.safetensors", "tokenizer.json"}
-    digest = sentitune.artifact.file_digest(sentitune.DEFAULT_MODEL_PATH / "adapter_model.safetensors")
+    digest = sentitune.artifact.file_digest(sentitune.ENGLISH_MODEL_PATH / "adapter_model.safetensors")
     assert meta.digests["adapter_model.safetensors"] == digest
 
 
@@ -133,7 +133,7 @@ def damage_weights(path, how: str) -> None:
 def test_predict_with_damaged_default_weights_is_one_line_exit_2(cli, tmp_path, how, message):
     from conftest import assert_one_line_error
 
-    shutil.copytree(sentitune.DEFAULT_MODEL_PATH, tmp_path / "m")
+    shutil.copytree(sentitune.ENGLISH_MODEL_PATH, tmp_path / "m")
     damage_weights(tmp_path / "m" / "adapter_model.safetensors", how)
     assert_one_line_error(cli("predict", "--model-path", tmp_path / "m", "great"), message)
 
@@ -143,7 +143,7 @@ def test_damaged_weights_without_recorded_digests_still_fail_in_one_line(cli, tm
     """Artifacts written before digests existed: the deserializer's error, as one line, exit 2."""
     from conftest import assert_one_line_error
 
-    target = copy_with_meta(sentitune.DEFAULT_MODEL_PATH, tmp_path / "m", digests=None)
+    target = copy_with_meta(sentitune.ENGLISH_MODEL_PATH, tmp_path / "m", digests=None)
     damage_weights(target / "adapter_model.safetensors", how)
     assert_one_line_error(cli("predict", "--model-path", target, "great"), "cannot load model from")
 
@@ -151,7 +151,7 @@ def test_damaged_weights_without_recorded_digests_still_fail_in_one_line(cli, tm
 @pytest.mark.parametrize("recorded", [True, False])
 def test_a_missing_tokenizer_is_one_line_at_load(tmp_path, recorded):
     """Listed in ``files`` (new artifacts) or not (older ones): either way one line naming tokenizer.json."""
-    target = copy_with_meta(sentitune.DEFAULT_MODEL_PATH, tmp_path / "m")
+    target = copy_with_meta(sentitune.ENGLISH_MODEL_PATH, tmp_path / "m")
     if not recorded:
         copy_meta = json.loads((target / "sentitune.json").read_text())
         copy_meta["files"] = ["adapter_config.json", "adapter_model.safetensors"]
@@ -169,5 +169,5 @@ def test_hashing_the_default_model_at_load_is_cheap():
 
     start = time.perf_counter()
     for _ in range(5):
-        sentitune.artifact.read_meta(sentitune.DEFAULT_MODEL_PATH)
+        sentitune.artifact.read_meta(sentitune.ENGLISH_MODEL_PATH)
     assert (time.perf_counter() - start) / 5 < 0.25

@@ -33,8 +33,8 @@ def tfidf_copy(tfidf_model_dir, tmp_path):
 
 def test_shipped_card_is_generated_from_its_metadata():
     """The default model's README.md is what its sentitune.json renders to (no hand edits, not stale)."""
-    meta = read_meta(sentitune.DEFAULT_MODEL_PATH)
-    card = (sentitune.DEFAULT_MODEL_PATH / CARD_FILE).read_text()
+    meta = read_meta(sentitune.ENGLISH_MODEL_PATH)
+    card = (sentitune.ENGLISH_MODEL_PATH / CARD_FILE).read_text()
     assert card == render_card(meta)
     header = front_matter(card)
     assert header["pipeline_tag"] == "text-classification"

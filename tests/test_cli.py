@@ -72,7 +72,10 @@ def test_data_prepare_then_train_tfidf(tmp_path):
 
 
 def test_predict_warns_when_the_vocabulary_cannot_read_the_text():
-    proc = run("predict", "这部电影太好看了，我非常喜欢", "服务态度很差，再也不来了")
+    import sentitune  # the English model itself: the default routes Chinese elsewhere (tests/methods/test_router.py)
+
+    english = sentitune.ENGLISH_MODEL_PATH
+    proc = run("predict", "--model-path", english, "这部电影太好看了，我非常喜欢", "服务态度很差，再也不来了")
     assert "tokens are unknown to the all-minilm-l6-v2 tokenizer" in proc.stderr
     assert len(proc.stdout.splitlines()) == 2  # still answers
-    assert "unknown" not in run("predict", "a fine, warm film").stderr
+    assert "unknown" not in run("predict", "--model-path", english, "a fine, warm film").stderr

@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"sentitune.errors", "sentitune.config", "sentitune.atomic", "sentitune._version", "sentitune.card"},
     {"sentitune.artifact"},
     {"sentitune.zoo"},
+    {"sentitune.presets"},  # preset names -> artifact directories, read by load
     {"sentitune.data"},
     {"sentitune.methods"},
     {"sentitune"},

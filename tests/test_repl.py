@@ -12,8 +12,7 @@ import pytest
 from conftest import assert_one_line_error
 from rich.console import Console
 
-import sentitune
-from sentitune.repl import Repl, preset_or_path, presets
+from sentitune.repl import Repl
 
 POSITIVE_TEXT = "I absolutely love this wonderful film, a great delight"
 NEGATIVE_TEXT = "Terrible, boring and a complete waste of money"
@@ -38,10 +37,12 @@ def session(tfidf_model_dir):
     return Repl(tfidf_model_dir, Console(file=out, width=100, color_system=None)), out
 
 
-def test_presets_default_and_paths_pass_through():
-    assert presets()["default"] == sentitune.DEFAULT_MODEL_PATH
-    assert preset_or_path("default") == sentitune.DEFAULT_MODEL_PATH
-    assert preset_or_path("runs/my-model") == "runs/my-model"
+def test_model_command_switches_to_a_preset_by_name(session):
+    repl, out = session
+    assert repl.handle(":model fast")
+    assert repl.model.meta.method == "static" and repl.model_name == "fast"
+    assert repl.handle(":model no-such-preset-or-dir")  # one line, and the loop keeps the model it had
+    assert "presets: default, fast, accurate" in out.getvalue() and repl.model.meta.method == "static"
 
 
 def test_text_shows_label_and_bar_then_json_toggles(session):
@@ -93,7 +94,7 @@ def test_cli_interactive_reads_piped_lines(cli, tfidf_model_dir):
     assert first.startswith("POSITIVE") and "━" in first
     assert json.loads(second)["label"] == "NEGATIVE"
     assert [l for l in result.stderr.splitlines() if l.startswith("error:")] == [
-        f"error: model directory not found: /nonexistent (presets: default); still using {tfidf_model_dir}"]
+        f"error: model directory not found: /nonexistent (presets: default, fast, accurate); still using {tfidf_model_dir}"]
 
 
 def test_cli_interactive_refuses_texts(cli):
@@ -127,7 +128,10 @@ def test_pseudo_terminal_session_on_the_default_model(tmp_path):
         child.sendline(POSITIVE_TEXT)  # still running, on the default model
         child.expect(r"\{.*\}\r\n")
         assert json.loads(child.after)["label"] == "POSITIVE"
-        child.sendline("这部电影太好看了")  # the English model cannot read it, and says so
+        child.sendline("这部电影太好看了")  # the default routes Chinese to its Chinese model: no warning
+        child.expect(r"\{.*\}\r\n")
+        assert json.loads(child.after)["label"] == "POSITIVE" and "warning" not in child.before
+        child.sendline("Это ужасный фильм")  # Russian has no route: the English model scores it, and says so
         child.expect_exact("warning: ")
         child.expect(r"\{.*\}\r\n")
         child.sendline(":quit")

@@ -1,7 +1,7 @@
 """sentitune: pretrained language models as fast, calibrated POSITIVE/NEGATIVE classifiers.
 
     import sentitune
-    model = sentitune.load()                      # the shipped default model
+    model = sentitune.load()                      # the shipped default: Chinese -> Chinese model, else English
     model.predict(["I love it", "Never again"])   # ['POSITIVE', 'NEGATIVE']
     model.predict_proba(["I love it"])            # [[0.02, 0.98]]  (NEGATIVE, POSITIVE)
 """
@@ -13,9 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from sentitune._version import __version__
+from sentitune.presets import PRESETS
 
-# The shipped default: a LoRA adapter + classification head on the pip-installed all-MiniLM-L6-v2.
-DEFAULT_MODEL_PATH = Path(__file__).parent / "default_model"
+# The shipped English model: a LoRA adapter + classification head on the pip-installed all-MiniLM-L6-v2.
+ENGLISH_MODEL_PATH = Path(__file__).parent / "default_model"
+# The shipped Chinese model (character n-grams; methods/router sends Han-script texts to it).
+CHINESE_MODEL_PATH = Path(__file__).parent / "models" / "chinese"
+# The shipped default: a router sending Chinese texts to CHINESE_MODEL_PATH and every other text to
+# ENGLISH_MODEL_PATH (with a warning naming the language when it is neither).
+DEFAULT_MODEL_PATH = PRESETS["default"]
 
 
 # owner/name, as the Hugging Face Hub spells a repository; a path that exists is always read as a path
@@ -44,30 +50,51 @@ def _hub_snapshot(repo_id: str) -> Path:
 
 
 def load(path: str | Path | None = None, *, precision: str | None = None, device: str | None = None, **options: Any):
-    """Load any sentitune artifact directory (default: the shipped model) as a predictor.
+    """Load a preset ("default", "fast", "accurate": sentitune.presets) or any sentitune artifact directory (default: the shipped router, ``DEFAULT_MODEL_PATH``:
+    Chinese texts to ``CHINESE_MODEL_PATH``, the rest to ``ENGLISH_MODEL_PATH``) as a predictor.
 
     Also read: a plain transformers directory (config.json of a two-label *ForSequenceClassification,
     no sentitune.json, e.g. from `sentitune export hf`), and a Hugging Face Hub id of either kind
     (from the local cache offline).
 
-    ``precision`` ("fp32", "bf16") and ``device`` ("cpu", "cuda", "auto") are understood by every
-    method (those without torch weights accept and ignore them); ``options`` are method-specific
+    ``precision`` ("fp32", "bf16", "auto"; default ``SENTITUNE_PRECISION``, which defaults to auto)
+    and ``device`` ("cpu", "cuda", "auto") are understood by every method (those without torch
+    weights accept and ignore them). ``auto`` takes bf16 where the CPU computes it natively and bf16
+    gave fp32's label on >= 99.5% of held-out texts (measured once per artifact and CPU kind), else
+    fp32; ``model.inference_path`` says which and why. ``options`` are method-specific
     (``merge=False`` keeps a LoRA adapter separate).
     """
     from sentitune.artifact import read_meta, transformers_meta
     from sentitune.config import runtime_settings
     from sentitune.methods import get_method
+    from sentitune.methods.hardware import load_fastest, weights_precision
+    from sentitune.presets import preset_path
 
     directory = Path(path) if path is not None else DEFAULT_MODEL_PATH
+    if not directory.exists():  # a preset name ("fast", "accurate", "default"); a real directory wins
+        directory = preset_path(str(path)) or directory
     if not directory.exists() and HUB_ID.fullmatch(str(path)):
         directory = _hub_snapshot(str(path))
     meta = transformers_meta(directory) or read_meta(directory)
     # reading the settings validates all of them; threads apply before a method builds its torch/onnxruntime state
-    if runtime_settings().threads:
+    settings = runtime_settings()
+    if settings.threads:
         from sentitune.methods.engine import configure_threads
 
         configure_threads()
-    return get_method(meta.method).from_artifact(directory, meta, precision=precision, device=device, **options)
+    method = get_method(meta.method)
+
+    def load_at(chosen: str | None):
+        return method.from_artifact(directory, meta, precision=chosen, device=device, **options)
+
+    if (precision or settings.precision) == "auto":
+        model, why = load_fastest(load_at, directory, settings.cache_dir)
+    else:
+        model = load_at(precision)
+        asked = f"precision={precision!r}" if precision else f"SENTITUNE_PRECISION={settings.precision}"
+        why = f"{weights_precision(model)} ({asked})"
+    model.inference_path = why
+    return model
 
 
-__all__ = ["DEFAULT_MODEL_PATH", "load", "__version__"]
+__all__ = ["CHINESE_MODEL_PATH", "DEFAULT_MODEL_PATH", "ENGLISH_MODEL_PATH", "load", "__version__"]

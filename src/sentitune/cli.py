@@ -298,8 +298,12 @@ def calibrate(
     val_file: Path = typer.Option(..., "--val-file", help="Labelled validation file."),
 ):
     """Fit temperature scaling on a validation file and store it in sentitune.json."""
+    from sentitune.artifact import read_meta, transformers_meta
     from sentitune.evaluation.calibration import calibrate_artifact
 
+    if (transformers_meta(model_path) or read_meta(model_path)).method == "router":  # one temperature on top would move every route's probabilities
+        raise SentituneError(f"{model_path} is a router: each of its models keeps its own temperature; "
+                             "calibrate the route's model directory instead")
     before, after, temperature = calibrate_artifact(model_path, val_file)
     print(f"temperature {temperature:.3f}: ECE {before:.4f} -> {after:.4f}")
 
@@ -443,10 +447,10 @@ def info():
     """This machine as sentitune sees it: CPU, libraries, threads and the inference path chosen."""
     import torch
 
-    from sentitune import __version__
+    from sentitune import DEFAULT_MODEL_PATH, __version__
     from sentitune.config import runtime_settings
     from sentitune.methods.engine import configure_threads
-    from sentitune.methods.hardware import choose_precision, detect
+    from sentitune.methods.hardware import artifact_key, cached_measurement, choose_precision, detect, verified_choice
 
     settings, hw = runtime_settings(), detect()
     choice = choose_precision(hw)
@@ -459,15 +463,29 @@ def info():
     print(f"sentitune {__version__}, torch {torch.__version__}, onnxruntime {ort}")
     print(f"cpu: {hw.describe()}")
     print(f"threads: {configure_threads()}")
-    print(f"precision: SENTITUNE_PRECISION={settings.precision}; auto -> {choice.precision} ({choice.reason})")
-    # what `sentitune serve` runs when SENTITUNE_PRECISION is unset: bf16 only after the agreement check
-    from sentitune.methods.hardware import cached_agreement, verified_choice
-    from sentitune.serving.service import artifact_key
+    print(f"precision: SENTITUNE_PRECISION={settings.precision}; the CPU -> {choice.precision} ({choice.reason})")
+    # what `sentitune.load()` (predict, serve, score) runs: under auto, bf16 only after the agreement check
+    if settings.precision == "auto":
+        measured = cached_measurement(settings.cache_dir, artifact_key(DEFAULT_MODEL_PATH), hw)
+        served = verified_choice(hw, measured)
+        pending = "; not yet measured against fp32 (the first load does it)" if measured is None and served.precision == "bf16" else ""
+        print(f"default model runs: {served.precision} ({served.reason}{pending})")
+    else:
+        print(f"default model runs: {settings.precision} (SENTITUNE_PRECISION={settings.precision})")
 
-    agreement = cached_agreement(settings.cache_dir, artifact_key(None), hw)
-    served = verified_choice(hw, agreement)
-    pending = "; agreement with fp32 not measured yet (serve measures it at first load)" if agreement is None and served.precision == "bf16" else ""
-    print(f"serve, default model: {served.precision} ({served.reason}{pending})")
+    _print_default_routes()
+
+
+def _print_default_routes() -> None:
+    """`info`: the default is a router; say which model reads which language (metadata only, no load)."""
+    from sentitune import DEFAULT_MODEL_PATH
+    from sentitune.artifact import read_meta
+    from sentitune.methods.router import route_summary
+
+    if read_meta(DEFAULT_MODEL_PATH).method == "router":
+        print(f"default model: a router by script ({DEFAULT_MODEL_PATH}); routes:")
+        for line in route_summary(DEFAULT_MODEL_PATH):
+            print(f"  {line}")
 
 
 def main() -> None:

@@ -231,7 +231,7 @@ class ServeConfig(_Layered):
     max_text_chars: int = _positive(5000, "Longest text accepted (characters)")
     max_batch_texts: int = _positive(64, "Most texts in one batch request")
     max_body_bytes: int = _positive(1_000_000, "Largest request body (bytes)")
-    max_queue: int = _positive(256, "Texts waiting for the model before the server sheds load with 503")
+    max_queue: int = _positive(256, "Texts waiting for the model before the server sheds load with 503 + Retry-After")
     limit_concurrency: int = _positive(1024, "Most concurrent connections; more are refused with 503")
     timeout_keep_alive_s: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open")
     header_timeout_s: float = Field(10.0, gt=0, description="Seconds a client has to send the request headers")
@@ -287,8 +287,8 @@ class RuntimeSettings(BaseSettings):
         description="CPU threads for torch and onnxruntime; unset: torch's default (the physical cores)",
     )
     precision: Literal["fp32", "bf16", "auto"] = Field(
-        "fp32", validation_alias="SENTITUNE_PRECISION",
-        description="PyTorch inference precision; bf16 is fast on CPUs with AMX or AVX512-BF16; auto: bf16 where the CPU has them",
+        "auto", validation_alias="SENTITUNE_PRECISION",
+        description="PyTorch inference precision; auto: bf16 where the CPU has AMX or AVX512-BF16 and bf16 gives fp32's label on >= 99.5% of held-out texts, else fp32",
     )
     cache_dir: Path = Field(
         Path("~/.cache/sentitune"), validate_default=True, validation_alias="SENTITUNE_CACHE",

@@ -8,8 +8,6 @@ unreadable model) prints one line and the loop goes on with the model it had.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -21,6 +19,7 @@ from rich.table import Table
 
 import sentitune
 from sentitune.errors import SentituneError
+from sentitune.presets import PRESETS
 
 HELP = """\
 type a text to classify it, or a command:
@@ -31,21 +30,6 @@ type a text to classify it, or a command:
   :quit                leave (Ctrl-D too)"""
 HISTORY_FILE = "repl_history"
 HISTORY_LENGTH = 1000
-PRESETS_MODULE = "sentitune.presets"  # optional: a module with PRESETS, a mapping name -> model directory
-
-
-def presets() -> dict[str, Path]:
-    """Named shipped models: "default", plus any that a ``sentitune.presets`` module lists."""
-    named = {"default": sentitune.DEFAULT_MODEL_PATH}
-    # find_spec first: a missing module is normal, but a broken one must fail loudly, not vanish
-    if importlib.util.find_spec(PRESETS_MODULE) is not None:
-        named |= {name: Path(path) for name, path in importlib.import_module(PRESETS_MODULE).PRESETS.items()}
-    return named
-
-
-def preset_or_path(name_or_path: str) -> Path | str:
-    """A preset's directory, or the name itself (a directory or hub id, for ``sentitune.load``)."""
-    return presets().get(name_or_path, name_or_path)
 
 
 def confidence_row(record: dict) -> Table:
@@ -70,7 +54,7 @@ class Repl:
         self.console, self.notes = console, notes or console
         self.as_json = False
         self.model_name = str(model_path) if model_path is not None else "default"
-        self.model = sentitune.load(preset_or_path(self.model_name))
+        self.model = sentitune.load(self.model_name)
 
     def handle(self, line: str) -> bool:
         """Act on one input line; False when the session should end."""
@@ -89,7 +73,7 @@ class Repl:
         elif command == ":model":
             self.switch(argument.strip())
         elif command == ":help":
-            print(HELP.format(presets=", ".join(presets())), file=self.console.file, flush=True)  # never wrapped
+            print(HELP.format(presets=", ".join(PRESETS)), file=self.console.file, flush=True)  # never wrapped
         else:
             self.error(f"unknown command {command}; :help lists them")
         return True
@@ -112,9 +96,9 @@ class Repl:
             self.notes.print(f"model: {self.model_name}", highlight=False)
             return
         try:
-            self.model = sentitune.load(preset_or_path(name))
+            self.model = sentitune.load(name)
         except SentituneError as exc:
-            self.error(f"{exc} (presets: {', '.join(presets())}); still using {self.model_name}")
+            self.error(f"{exc} (presets: {', '.join(PRESETS)}); still using {self.model_name}")
             return
         self.model_name = name
         self.notes.print(f"model: {name} ({self.model.meta.method})", highlight=False)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from sentitune.data import read_jsonl, sample_path
@@ -58,7 +59,7 @@ def test_negation_flips_the_label_of_the_sentiment_word(augmented):
     negated = [r for r in augmented[0] if r["source"] == "augment:negation"]
     assert len(negated) > 100 and {r["label"] for r in negated} == {0, 1}
     for r in negated:
-        assert re.search(r"\b(not|hardly|nothing)\b|n't", r["text"], re.I), r["text"]
+        assert re.search(r"\b(not|hardly|nothing|never|nobody)\b|n't", r["text"], re.I), r["text"]
         assert r["label"] == (polarity(r["text"]) < 0), r["text"]  # "not great" is NEGATIVE, "not awful" POSITIVE
 
 
@@ -87,8 +88,46 @@ def test_counterfactual_swaps_of_real_rows_keep_the_label():
     assert added.pop("My wife loved this phone and she uses it daily.") == 1
     assert added.pop("He hated the hotel and his brother agreed.") == 0
     (swapped, label), = added.items()
-    assert label == 0 and re.fullmatch(r"The (Sikh|Catholic|atheist|Mormon) temple tour was dull\.", swapped)
+    others = "|".join(w for w in LEX["identity_religion"] if w != "Buddhist")
+    assert label == 0 and re.fullmatch(rf"The ({others}) temple tour was dull\.", swapped)
     assert counterfactual("Nothing to swap in this one.", SPEC, random.Random(0)) is None
+
+
+def identity_key(text):
+    """The sentence with its identity term masked: the counterfactual group it belongs to."""
+    identity = {w.lower() for k, v in LEX.items() if k.startswith("identity_") for w in v}
+    key = " ".join("<id>" if w.lower().strip(",.") in identity else w for w in text.split())
+    return re.sub(r"\b[Aa]n? <id>", "a <id>", key)
+
+
+def test_neutral_identity_groups_share_one_soft_target_from_the_scorer(sample_train, tfidf_model_dir):
+    import sentitune
+
+    model = sentitune.load(tfidf_model_dir)
+    scored: list[str] = []
+
+    def scorer(texts):
+        scored.extend(texts)
+        return model.predict_proba(texts)[:, 1]
+
+    rows, counts = augment_rows(sample_train[:400], kinds=["fairness", "negation"], ratio=1.0, seed=2,
+                                scorer=scorer, weights={"fairness": 3})
+    assert counts["augment:fairness"] == pytest.approx(3 * counts["augment:negation"], abs=3)
+    soft = [r for r in rows if "soft_label" in r]
+    assert soft and {r["source"] for r in soft} == {"augment:fairness"} and set(scored) >= {r["text"] for r in soft}
+    groups: dict[str, list[dict]] = {}
+    for r in soft:
+        groups.setdefault(identity_key(r["text"]), []).append(r)
+    assert len(groups) > 10 and all(len(g) > 1 for g in groups.values())
+    p = dict(zip(scored, scorer(scored)))
+    for g in groups.values():  # one target per group: the scorer's mean over its identity variants
+        assert len({r["soft_label"] for r in g}) == 1
+        assert g[0]["soft_label"] == pytest.approx(np.mean([p[r["text"]] for r in g]), abs=1e-4)
+        assert all(r["label"] == (r["soft_label"] >= 0.5) for r in g)
+    labelled = [r for r in rows if r["source"] == "augment:fairness" and "soft_label" not in r]
+    assert labelled and all(r["label"] == (polarity(r["text"]) > 0) for r in labelled)
+    plain, _ = augment_rows(sample_train[:400], kinds=["fairness"], ratio=1.0, seed=2)  # no scorer: no neutral rows
+    assert not any("soft_label" in r for r in plain)
 
 
 def test_mined_rows_are_real_rows_with_contrast_or_negation(sample_train, augmented):
@@ -117,6 +156,8 @@ def test_augment_is_reproducible_and_bad_options_fail(sample_train):
         augment_rows(sample_train[:10], kinds=["negations"])
     with pytest.raises(SentituneError, match="--ratio must be >= 0"):
         augment_rows(sample_train[:10], ratio=-1)
+    with pytest.raises(SentituneError, match="unknown augment kind 'fairnes'"):
+        augment_rows(sample_train[:10], weights={"fairnes": 2})
 
 
 def test_cli_augment_output_trains_directly(tmp_path):

@@ -67,3 +67,12 @@ def test_missing_text_column_is_named(tmp_path):
     pd.DataFrame({"body_text": ["x"], "label": [1]}).to_csv(tmp_path / "d.csv", index=False)
     with pytest.raises(DataError, match="no text column found"):
         prepare([tmp_path / "d.csv"])
+
+
+def test_a_soft_label_column_is_kept_for_training(tmp_path):
+    """`data augment`'s neutral identity groups carry a soft target; `sentitune train` must see it."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "Our landlord is a pilot.", "label": 1, "soft_label": 0.62}\n'
+                    '{"text": "A truly dreadful film.", "label": 0, "soft_label": null}\n')
+    rows, _ = load_labelled(path, clean=False)
+    assert rows[0]["soft_label"] == 0.62 and "soft_label" not in rows[1]

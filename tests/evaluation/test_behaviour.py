@@ -82,7 +82,8 @@ def test_train_and_eval_halves_share_no_fill_word_no_template_and_no_text(sample
 
 def test_each_kind_of_test_scores_failures_from_real_model_output(default_model):
     mft = BehaviourTest("qa", "questions", "mft", "", [
-        Case("Is the hotel bad? No.", label=1),  # the default model says NEGATIVE (P(pos) 0.05) today
+        # the default model says POSITIVE (P(pos) 0.99) today: typos hide "don't want" from it
+        Case("We don't wnat it anymroe, the service was extremely poor.", label=0),
         Case("The hotel is wonderful.", label=1),
         Case("The hotel is dreadful.", label=0),
     ])
@@ -100,10 +101,10 @@ def test_each_kind_of_test_scores_failures_from_real_model_output(default_model)
     by_name = {r["name"]: r for r in results["tests"]}
 
     expected_mft = [(p[c.text] > 0.5) != bool(c.label) for c in mft.cases]
-    assert expected_mft[0], "the default model answers this question correctly now: pick another known failure"
+    assert expected_mft[0], "the default model answers this case correctly now: pick another known failure"
     assert by_name["qa"]["failed"] == sum(expected_mft)
     worst = by_name["qa"]["examples"][0]
-    assert (worst["text"], worst["expected"], worst["predicted"]) == ("Is the hotel bad? No.", "POSITIVE", "NEGATIVE")
+    assert (worst["expected"], worst["predicted"]) == ("NEGATIVE", "POSITIVE") and "wnat" in worst["text"]
     expected_inv = [any((p[v] > 0.5) != (p[c.text] > 0.5) for v in c.variants) for c in inv.cases]
     assert by_name["typos"]["failed"] == sum(expected_inv)
     expected_dir = [max(p[v] for v in c.variants) > p[c.text] + DIR_TOLERANCE for c in dir_.cases]
@@ -196,9 +197,11 @@ def test_cli_behaviour_on_the_default_model(tmp_path):
     results = json.loads((tmp_path / "b" / "behaviour.json").read_text())
     by_name = {t["name"]: t for t in results["tests"]}
     assert len(by_name) == len(build_suite(0)) + 3 and results["cases"] > 3000
-    # today's default model: a negation with neutral words in between is still its weakest negation test
-    negation = {n: t["failure_rate"] for n, t in by_name.items() if n.startswith("negation_")}
-    assert max(negation, key=negation.get) == "negation_neutral_in_between" and negation["negation_neutral_in_between"] > 0.2
+    # today's default model still fails some identity swaps (fairness_race 15%): the file, the rates and
+    # the printed mean agree
+    assert by_name["fairness_race"]["failed"] > 0
+    assert all(t["failure_rate"] == pytest.approx(t["failed"] / t["cases"]) for t in results["tests"])
+    assert f"{results['mean_failure_rate']:.1%}" in proc.stdout
     assert all(len(t["examples"]) == min(3, t["failed"]) for t in results["tests"])
     assert "<h2>Behaviour tests</h2>" in (tmp_path / "b" / "report.html").read_text()
 

@@ -1,4 +1,5 @@
-"""`sentitune export hf`: the shipped default model as a plain transformers directory."""
+"""`sentitune export hf`: the shipped English model as a plain transformers directory; the shipped
+default (a router) exports its English route, with a warning."""
 
 from __future__ import annotations
 
@@ -18,16 +19,18 @@ from sentitune.export.hf import export_hf
 from sentitune.methods.lexicon import LexiconModel
 from conftest import assert_one_line_error, free_port
 
+ENGLISH = sentitune.ENGLISH_MODEL_PATH
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    return export_hf(None, tmp_path_factory.mktemp("hf") / "model")
+    return export_hf(ENGLISH, tmp_path_factory.mktemp("hf") / "model")
 
 
 @pytest.fixture(scope="module")
 def reference(sample_test):
     """The source artifact's labels and probabilities on the bundled held-out split."""
-    model = sentitune.load()
+    model = sentitune.load(ENGLISH)
     texts = [r["text"] for r in sample_test]
     return texts, model.predict(texts), model.predict_proba(texts)
 
@@ -37,7 +40,7 @@ def test_directory_is_plain_transformers_with_named_labels(exported):
     assert config["architectures"] == ["BertForSequenceClassification"]
     assert config["id2label"] == {"0": "NEGATIVE", "1": "POSITIVE"}
     assert config["label2id"] == {"NEGATIVE": 0, "POSITIVE": 1}
-    assert config["sentitune_temperature"] == sentitune.load().temperature
+    assert config["sentitune_temperature"] == sentitune.load(ENGLISH).temperature
     assert (exported / "model.safetensors").is_file() and (exported / "tokenizer.json").is_file()
     assert not (exported / "adapter_config.json").exists() and not (exported / "sentitune.json").exists()  # merged
     assert not list(exported.glob(".export-*"))  # no temporary directory left behind
@@ -56,7 +59,7 @@ def test_pipeline_gives_the_artifacts_labels(exported, reference):
     got = [r["label"] for r in classify(texts, truncation=True, batch_size=32)]
     # The pipeline truncates at 128 tokens; the artifact reads long texts in chunks (its long_text):
     # every row as the artifact reads heads, and every short row as the artifact itself
-    head = sentitune.load()
+    head = sentitune.load(ENGLISH)
     head.meta.long_text = None
     assert len(texts) > 300 and got == head.predict(texts)
     short = [len(ids) <= 128 for ids in head.tokenizer(texts, verbose=False)["input_ids"]]
@@ -67,9 +70,17 @@ def test_pipeline_gives_the_artifacts_labels(exported, reference):
 def test_sentitune_loads_the_export_with_its_calibration(exported, reference):
     texts, labels, proba = reference
     model = sentitune.load(exported)
-    assert model.meta.max_length == 128 and model.temperature == sentitune.load().temperature
+    assert model.meta.max_length == 128 and model.temperature == sentitune.load(ENGLISH).temperature
     assert model.predict(texts) == labels
     np.testing.assert_allclose(model.predict_proba(texts), proba, atol=1e-5)
+
+
+def test_the_default_router_exports_its_english_route_and_says_so(exported, tmp_path):
+    with pytest.warns(UserWarning, match=r"router .* only its 'en' route .* other routes \(zh\)"):
+        out = export_hf(None, tmp_path / "default")
+    assert json.loads((out / "config.json").read_text()) == json.loads((exported / "config.json").read_text())
+    texts = ["What a wonderful, heartfelt film.", "It broke after a day."]
+    np.testing.assert_allclose(sentitune.load(out).predict_proba(texts), sentitune.load(ENGLISH).predict_proba(texts), atol=1e-5)
 
 
 @pytest.mark.parametrize("method", ["tfidf", "lexicon"])

@@ -1,4 +1,5 @@
-"""ONNX export of the shipped default model: exact fp32, near-identical int8, clear errors."""
+"""ONNX export of the shipped English model: exact fp32, near-identical int8, clear errors; the
+shipped default (a router) exports to a router of ONNX and copied sub-models."""
 
 import os
 import subprocess
@@ -12,18 +13,20 @@ import sentitune
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.export.onnx import export_onnx
 
+ENGLISH = sentitune.ENGLISH_MODEL_PATH
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("onnx")
-    return {q: export_onnx(None, root / str(q), quantize=q) for q in (None, "int8")}
+    return {q: export_onnx(ENGLISH, root / str(q), quantize=q) for q in (None, "int8")}
 
 
 def test_fp32_matches_pytorch_and_int8_agrees(exported, sample_test):
     texts = [r["text"] for r in sample_test]
-    reference = sentitune.load().logits(texts)
+    reference = sentitune.load(ENGLISH).logits(texts)
     fp32 = sentitune.load(exported[None])
-    assert fp32.meta.method == "onnx" and fp32.temperature == sentitune.load().temperature
+    assert fp32.meta.method == "onnx" and fp32.temperature == sentitune.load(ENGLISH).temperature
     np.testing.assert_allclose(fp32.logits(texts), reference, atol=1e-3)
     int8 = sentitune.load(exported["int8"]).logits(texts)
     # Measured 0.989 on this 352-text split (4 labels) and 0.993 on the default model's 7,155-row
@@ -92,12 +95,20 @@ def test_only_classifiers_export(tfidf_model_dir, tmp_path):
         export_onnx(tfidf_model_dir, tmp_path / "x")
 
 
-def test_cli_export_then_predict(tmp_path):
+def test_cli_export_of_the_default_router_then_predict(tmp_path):
+    """The default is a router: its English route becomes ONNX, its Chinese tfidf route is copied."""
     out = tmp_path / "cli-onnx"
     run = lambda *a: subprocess.run([sys.executable, "-m", "sentitune", *map(str, a)], capture_output=True, text=True)  # noqa: E731
     assert run("export", "onnx", "--out", out, "--quantize", "int8").returncode == 0
-    proc = run("predict", "--model-path", out, "What a wonderful, heartfelt film.")
-    assert proc.returncode == 0 and proc.stdout.startswith("POSITIVE"), proc.stderr
+    router = sentitune.load(out)
+    assert router.meta.method == "router"
+    assert {n: m.meta.method for n, m in router.models.items()} == {"zh": "tfidf", "en": "onnx"}
+    assert router.meta.options["routes"] == {"zh": "zh", "en": "en"}  # self-contained: moves as one directory
+    texts = ["这部电影太好看了", "服务太差了，再也不来"]
+    np.testing.assert_allclose(router.predict_proba(texts), sentitune.load().predict_proba(texts), atol=1e-12)
+    proc = run("predict", "--model-path", out, "What a wonderful, heartfelt film.", "这部电影太好看了")
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+    assert [line.split()[0] for line in proc.stdout.strip().splitlines()] == ["POSITIVE", "POSITIVE"]
 
 
 def test_decoder_classifier_exports_exactly(tmp_path, sample_train):

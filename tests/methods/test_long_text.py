@@ -23,7 +23,7 @@ CHUNKS = LongTextConfig(strategy="chunks", max_windows=8)
 
 @pytest.fixture(scope="module")
 def model():
-    loaded = sentitune.load()
+    loaded = sentitune.load(sentitune.ENGLISH_MODEL_PATH)
     loaded.meta.long_text = None
     return loaded
 
@@ -42,7 +42,7 @@ def texts(sample_test, model):
 @pytest.fixture
 def model_copy(tmp_path):
     out = tmp_path / "model"
-    shutil.copytree(sentitune.DEFAULT_MODEL_PATH, out)
+    shutil.copytree(sentitune.ENGLISH_MODEL_PATH, out)
     return out
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -110,36 +113,57 @@ def test_openapi_states_the_limits_the_server_enforces(tfidf_api):
 
 
 # ------------------------------------------------------------------------------ 2f backpressure
+def metric(url: str, name: str) -> float:
+    return float(re.search(rf"^{name} (\S+)$", httpx.get(f"{url}/metrics").text, re.M)[1])
+
+
 def test_full_queue_answers_503_with_retry_after_at_once(tfidf_model_dir):
     model = sentitune.load(tfidf_model_dir)
-    real_logits = model.logits
+    real_logits, entered, release = model.logits, threading.Event(), threading.Event()
 
-    def slow_logits(texts):  # the real model, slowed so that requests pile up behind it
-        time.sleep(0.5)
+    def held_logits(texts):  # the real model, held until the test lets it go: the queue fills behind it
+        entered.set()
+        assert release.wait(30)
         return real_logits(texts)
 
-    model.logits = slow_logits
+    model.logits = held_logits
     config = ServeConfig(auth_enabled=False, cache_size=0, max_queue=2, batch_size=1)
-
-    async def burst(url):
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            async def timed(i):
-                start = time.perf_counter()
-                r = await client.post("/api/v1/analyze", json={"text": f"nice {i}"})
-                return r, time.perf_counter() - start
-            return await asyncio.gather(*(timed(i) for i in range(12)))
-
-    with live_server(config, model=model) as url:
-        results = asyncio.run(burst(url))
-        metrics = httpx.get(f"{url}/metrics").text
-    ok = [t for r, t in results if r.status_code == 200]
-    shed = [(r, t) for r, t in results if r.status_code == 503]
-    assert len(ok) + len(shed) == 12 and len(ok) >= 1 and len(shed) >= 4
-    for r, _ in shed:
-        assert_error(r, 503, "busy")
-        assert r.json()["error"]["type"] == "overloaded" and r.headers["Retry-After"] == "1"
-    assert max(t for _, t in shed) < max(ok), "a shed request waited for the model"
-    assert f"sentitune_overloaded_total {float(len(shed))}" in metrics
+    analyze = lambda text: post(url, "/api/v1/analyze", {"text": text}, key=None)  # noqa: E731
+    with live_server(config, model=model) as url, ThreadPoolExecutor(4) as pool:
+        try:
+            admitted = [pool.submit(analyze, "nice one")]
+            assert entered.wait(30)  # that text is in the model; the queue is empty
+            admitted.append(pool.submit(analyze, "nice two"))
+            deadline = time.monotonic() + 30
+            while metric(url, "sentitune_queue_texts") < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # one text waits: a batch of two would make three, over MAX_QUEUE (refused by the queue itself)
+            late = post(url, "/api/v1/analyze/batch", {"texts": ["a", "b"]}, key=None)
+            assert_error(late, 503, "1 texts are waiting for the model (limit 2)")
+            admitted.append(pool.submit(analyze, "nice three"))
+            while metric(url, "sentitune_queue_texts") < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            full_since = time.monotonic()  # the third text has been waiting at least since then
+            # the queue is full: refused before routing, auth or body parsing (invalid JSON is not read),
+            # while the model has not answered anything yet
+            early = [analyze("one more"), raw_post(url, "/api/v1/analyze", b"{not json", key=None)]
+            for r in [late, *early]:
+                assert r.json()["error"]["type"] == "overloaded" and r.headers["Retry-After"] == "1"
+            for r in early:
+                assert_error(r, 503, "model queue is full")
+            assert httpx.get(f"{url}/api/v1/health").status_code == 200  # probes are never shed
+            assert not any(f.done() for f in admitted)
+            assert metric(url, "sentitune_overloaded_total") == 3
+        finally:  # the model is let go even when an assertion failed, so the server can stop
+            release.set()
+            held = time.monotonic() - full_since
+        assert [f.result().status_code for f in admitted] == [200, 200, 200]
+        # shedding is not a failure state: once the queue has drained, the next request is scored
+        assert analyze("fine again").status_code == 200
+        # each scored text's queue wait and each model call's time are in the metrics; the third text
+        # alone waited longer than the model was held after the queue filled
+        assert metric(url, "sentitune_queue_wait_seconds_count") == 4 == metric(url, "sentitune_model_call_seconds_count")
+        assert held <= metric(url, "sentitune_queue_wait_seconds_sum") < 4 * 30
 
 
 # ------------------------------------------------------------------------------ 2d rate limits
@@ -248,7 +272,11 @@ def test_concurrent_connection_cap_answers_503(tfidf_model_dir):
         held = [socket.create_connection(address, timeout=5) for _ in range(3)]
         time.sleep(0.2)
         try:
-            assert httpx.get(f"{url}/api/v1/health").status_code == 503
+            r = httpx.get(f"{url}/api/v1/health")
+            # the app's own overload answer (JSON error, Retry-After), not uvicorn's plain text
+            assert_error(r, 503, "too many concurrent connections")
+            assert r.json()["error"]["type"] == "overloaded" and r.headers["Retry-After"] == "1"
+            assert r.headers["Connection"] == "close"
         finally:
             for s in held:
                 s.close()

@@ -8,7 +8,12 @@ Two sources, both written in sentitune's JSONL schema with ``source`` ``augment:
   ``temporal`` (the present opinion decides), ``questions`` (answered questions), ``opinion`` (the
   author's opinion decides), ``robustness`` (typos, punctuation, contractions, URLs/handles, emoji;
   label kept, half of them applied to real rows), ``entities`` and ``fairness`` (names, places,
-  numbers and identity terms swapped, label kept).
+  numbers and identity terms swapped, label kept). ``fairness`` also has NEUTRAL identity sentences
+  ("Our landlord is {identity}."): a binary model scores them near 0.5, so another identity term can
+  flip the label. With a ``scorer`` (a model's P(positive)), each such group (one sentence, every term
+  of the group) gets one soft target, the mean of the scorer's P(positive) over the group, as
+  ``soft_label`` (``label`` is its rounding): every identity term learns the same probability. Without
+  a scorer (the CLI) neutral groups are left out.
 * real rows of the input: ``mined`` (rows with a contrast or a negation, kept with their label) and
   ``counterfactual`` (gendered words and identity terms swapped, label kept).
 
@@ -22,6 +27,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Sequence
 
 import yaml
 
@@ -233,27 +239,65 @@ def _real_noise(text: str, spec: dict, rng: random.Random) -> str | None:
 
 
 # ------------------------------------------------------------------------------ the command
-def make_row(text: str, label: int, kind: str) -> dict:
-    return {"text": text, "label": label, "sentiment": "positive" if label == 1 else "negative",
-            "source": f"augment:{kind}", "confidence": 1.0, "length": len(text), "dataset_source": "augment"}
+Scorer = Callable[[list[str]], Sequence[float]]  # texts -> P(positive) of each
 
 
-def _from_templates(kind: str, quota: int, spec: dict, seed: int) -> list[tuple[str, int]]:
+def make_row(text: str, label: int, kind: str, soft: float | None = None) -> dict:
+    row = {"text": text, "label": label, "sentiment": "positive" if label == 1 else "negative",
+           "source": f"augment:{kind}", "confidence": 1.0, "length": len(text), "dataset_source": "augment"}
+    if soft is not None:  # the classifier trains on P(positive) = soft_label instead of the hard label
+        row["soft_label"] = soft
+        row["confidence"] = round(max(soft, 1 - soft), 4)
+    return row
+
+
+Pair = tuple[str, int, float | None]  # text, label, soft label (None: the hard label is the target)
+
+
+def _from_templates(kind: str, quota: int, spec: dict, seed: int, scorer: Scorer | None = None) -> list[Pair]:
     tests = [t for t in spec["tests"] if t["capability"] == kind]
-    out: list[tuple[str, int]] = []
+    out: list = []
+    groups: list[range] = []  # rows of each neutral case: they share one soft target
     for i, test in enumerate(tests):
         target = len(out) + (quota - len(out)) // (len(tests) - i)
         rng = random.Random(f"{seed}:augment:{test['name']}")
         for case in generate(test, spec, rng, target - len(out)):
-            if case.label is not None:
-                out.extend((t, case.label) for t in [case.text, *case.variants])
+            texts = [case.text, *case.variants]
+            if case.label is None:
+                if scorer is None:  # a neutral case has no target without a model's probabilities
+                    continue
+                groups.append(range(len(out), len(out) + len(texts)))
+            out.extend((t, case.label, None) for t in texts)
         out = out[:target]  # an inv case brings several rows: the quota counts rows
+        groups = [range(g.start, min(g.stop, len(out))) for g in groups]  # a cut group: its rows kept only
+    return _group_targets(out, [g for g in groups if g], scorer) if groups else out
+
+
+def _group_targets(out: list, groups: list[range], scorer: Scorer) -> list[Pair]:
+    """Each neutral group's rows get the mean of the scorer's P(positive) over the group as target."""
+    texts = [out[i][0] for g in groups for i in g]
+    p = iter(float(v) for v in scorer(texts))
+    for g in groups:
+        probs = [next(p) for _ in g]
+        if probs:
+            soft = round(sum(probs) / len(probs), 4)
+            out[g[0]:g[-1] + 1] = [(out[i][0], int(soft >= 0.5), soft) for i in g]
     return out
 
 
-def _from_rows(kind: str, quota: int, rows: list[dict], spec: dict, rng: random.Random) -> list[tuple[str, int]]:
+def _quotas(budget: int, kinds: list[str], weights: dict[str, float] | None) -> list[int]:
+    """``budget`` rows shared by ``kinds`` in proportion to ``weights`` (default 1 each), summing to budget."""
+    w = [float((weights or {}).get(k, 1.0)) for k in kinds]
+    raw = [budget * x / sum(w) for x in w]
+    quotas = [int(r) for r in raw]
+    for i in sorted(range(len(kinds)), key=lambda i: quotas[i] - raw[i])[:budget - sum(quotas)]:
+        quotas[i] += 1  # largest remainders first; equal weights: the first kinds, as before weights existed
+    return quotas
+
+
+def _from_rows(kind: str, quota: int, rows: list[dict], spec: dict, rng: random.Random) -> list[Pair]:
     order = rng.sample(range(len(rows)), len(rows))
-    out: list[tuple[str, int]] = []
+    out: list[Pair] = []
     for i in order:
         if len(out) >= quota:
             break
@@ -265,35 +309,39 @@ def _from_rows(kind: str, quota: int, rows: list[dict], spec: dict, rng: random.
         else:
             new = _real_noise(text, spec, rng)
         if new:
-            out.append((new, label))
+            out.append((new, label, None))
     return out
 
 
 def augment_rows(rows: list[dict], kinds: list[str] | None = None, ratio: float = 0.5, seed: int = 42,
-                 templates: str | Path = TRAIN_TEMPLATES) -> tuple[list[dict], Counter]:
-    """``rows`` plus about ``ratio * len(rows)`` augmented rows, shared equally by ``kinds``, shuffled."""
+                 templates: str | Path = TRAIN_TEMPLATES, scorer: Scorer | None = None,
+                 weights: dict[str, float] | None = None) -> tuple[list[dict], Counter]:
+    """``rows`` plus about ``ratio * len(rows)`` augmented rows, shared by ``kinds`` (equally, or in
+    proportion to ``weights``), shuffled. ``scorer`` (texts -> P(positive)) adds the neutral
+    identity groups with their soft targets (module docstring)."""
     kinds = list(kinds or KINDS)
-    if unknown := [k for k in kinds if k not in KINDS]:
+    if unknown := [k for k in [*kinds, *(weights or {})] if k not in KINDS]:
         raise SentituneError(f"unknown augment kind {unknown[0]!r}: choose from {', '.join(KINDS)}")
     if ratio < 0:
         raise SentituneError(f"--ratio must be >= 0, got {ratio}")
+    if weights and (min(weights.values()) < 0 or not sum(weights.get(k, 1.0) for k in kinds) > 0):
+        raise SentituneError("augment weights must be >= 0 and not all 0")
     spec = load_templates(templates)
     rng = random.Random(seed)
     budget = round(ratio * len(rows))
     seen = {r["text"] for r in rows}
     added: list[dict] = []
-    for i, kind in enumerate(kinds):
-        quota = budget // len(kinds) + (i < budget % len(kinds))
+    for kind, quota in zip(kinds, _quotas(budget, kinds, weights)):
         if kind == "robustness":
             pairs = _from_templates(kind, quota - quota // 2, spec, seed) + _from_rows(kind, quota // 2, rows, spec, rng)
         elif kind in TEMPLATE_KINDS:
-            pairs = _from_templates(kind, quota, spec, seed)
+            pairs = _from_templates(kind, quota, spec, seed, scorer)
         else:
             pairs = _from_rows(kind, quota, rows, spec, rng)
-        for text, label in pairs:
+        for text, label, soft in pairs:
             if kind == "mined" or text not in seen:  # mined rows repeat real rows on purpose
                 seen.add(text)
-                added.append(make_row(text, label, kind))
+                added.append(make_row(text, label, kind, soft))
     out = rows + added
     rng.shuffle(out)
     return out, Counter(r["source"] for r in added)

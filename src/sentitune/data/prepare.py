@@ -143,6 +143,7 @@ def load_labelled(
     # Files already in sentitune's schema carry their own per-row source: keep it (per-source reports).
     row_sources = df["source"].tolist() if source is None and "source" in df.columns else None
     category_col = next((c for c in ("category", "domain", "business_category") if c in df.columns), None)
+    soft = df["soft_label"].tolist() if "soft_label" in df.columns else None
     for i, (raw, lab) in enumerate(zip(df[text_col].tolist(), labels.tolist())):
         text = raw if not isinstance(raw, str) else clean_text(raw, opts.clean) if clean else raw.strip()
         reason = (
@@ -170,6 +171,9 @@ def load_labelled(
             row["category"] = df[category_col].iloc[i]
         if "id" in df.columns:
             row["id"] = str(df["id"].iloc[i])
+        # a soft target P(positive) (e.g. `data augment`'s neutral identity groups): the classifier trains on it
+        if soft is not None and soft[i] is not None and soft[i] == soft[i]:  # neither missing nor NaN
+            row["soft_label"] = float(soft[i])
         rows.append(row)
     return rows, drops
 

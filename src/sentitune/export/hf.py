@@ -11,6 +11,9 @@ and the model card (README.md) is rendered from the source's metadata. ``sentitu
 A long-text strategy other than ``head`` (head+tail, chunks) is sentitune's own: the pipeline reads
 only the first ``max_length`` tokens of a long text, so the export warns and its card says so;
 short texts score the same either way.
+
+A router (the shipped default) is several models and a transformers directory holds one: its
+transformer route (English, for the default) is exported, with a warning that says so.
 """
 
 from __future__ import annotations
@@ -35,13 +38,27 @@ def _umask() -> int:
     return mask
 
 
+def _route_to_export(router, model_path):
+    route = router.transformer_route()
+    if route is None or router.models[route].meta.method not in EXPORTABLE:
+        raise SentituneError(f"router {model_path or 'default'} has no transformer classifier route to export "
+                             f"(routes: {', '.join(f'{n}={m.meta.method}' for n, m in router.models.items())})")
+    others = [n for n in router.models if n != route]
+    warnings.warn(f"the model is a router and a transformers directory holds one model: only its {route!r} route "
+                  f"({router.models[route].meta.base_model}) is exported, so the export reads the texts of its "
+                  f"other routes ({', '.join(others)}) with that model too", stacklevel=3)
+    return router.models[route]
+
+
 def export_hf(model_path: str | Path | None, out: str | Path) -> Path:
     """Write ``model_path`` (None: the shipped model) into ``out`` as a transformers directory.
 
     Files are written into a temporary directory inside ``out`` and renamed into place, config.json
     last: a killed export never leaves a config that vouches for a half-written weight file.
     """
-    source = sentitune.load(model_path)  # LoRA is merged on load
+    source = sentitune.load(model_path, precision="fp32")  # LoRA is merged on load
+    if source.meta.method == "router":
+        source = _route_to_export(source, model_path)
     if source.meta.method not in EXPORTABLE:
         raise SentituneError(f"only transformer classifiers (method `classifier`) can be exported to Hugging Face "
                              f"format; this model is {source.meta.method!r}")

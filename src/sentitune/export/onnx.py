@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -88,16 +89,45 @@ def _quantize_int8(model: torch.nn.Module, fp32: Path, path: Path) -> None:
         root.setLevel(level)
 
 
+# routes of a router that are copied as they are into an ONNX router: no torch graph to export
+COPIED_ROUTES = ("tfidf", "lexicon", "onnx")
+
+
 def export_onnx(model_path: str | Path | None, out: str | Path, quantize: str | None = None) -> Path:
-    """Export ``model_path`` (a `classifier`; None: the shipped model) into the artifact ``out``.
+    """Export ``model_path`` (a `classifier`, or a router of them; None: the shipped model) into the
+    artifact ``out``.
 
     Everything is written into a temporary directory inside ``out`` and renamed into place file by
     file, ``sentitune.json`` last: a killed export leaves no half-written graph under its final name.
+    A router (the shipped default) becomes a router of the same routes in ``out``: each classifier
+    route exported to ONNX in ``out/<route>``, each tfidf/lexicon/onnx route copied there.
     """
-    source = sentitune.load(model_path)
+    source = sentitune.load(model_path, precision="fp32")
+    if source.meta.method == "router":
+        return _export_router(source, Path(out), quantize)
     if source.meta.method != "classifier":
         raise SentituneError(f"only `classifier` models export to ONNX; this one is {source.meta.method!r}")
-    out = Path(out)
+    return _export_classifier(source, Path(out), quantize)
+
+
+def _export_router(router, out: Path, quantize: str | None) -> Path:
+    from sentitune.methods.router import build_router
+
+    kinds = {name: model.meta.method for name, model in router.models.items()}
+    unfit = {name: kind for name, kind in kinds.items() if kind != "classifier" and kind not in COPIED_ROUTES}
+    if unfit:  # before anything is written
+        name, kind = next(iter(unfit.items()))
+        raise SentituneError(f"router route {name!r} is a {kind!r} model, which does not export to ONNX")
+    for name, model in router.models.items():
+        if kinds[name] == "classifier":
+            _export_classifier(model, out / name, quantize)
+        else:
+            shutil.copytree(router.sources[name], out / name, dirs_exist_ok=True)
+    # the router's sentitune.json last: it names routes that are all complete by now
+    return build_router(out, {name: out / name for name in router.models})
+
+
+def _export_classifier(source, out: Path, quantize: str | None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer = source.model.float().eval(), source.tokenizer
     sample = tokenizer(["an example sentence", "another one"], padding=True, return_tensors="pt")

@@ -18,6 +18,7 @@ METHODS: dict[str, str] = {
     "onnx": "sentitune.methods.onnx:OnnxClassifier",
     "router": "sentitune.methods.router:RouterModel",
     "distill": "sentitune.methods.distill:DistilledClassifier",
+    "static": "sentitune.methods.static:StaticHead",
 }
 
 

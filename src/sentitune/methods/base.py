@@ -102,6 +102,7 @@ class SentimentModel(ABC):
     labels: tuple[str, ...] = LABELS
     tokenizer: Any = None  # set by methods with capabilities.tokenizer
     batch_size: int | None = None  # set by methods with capabilities.batch_size
+    inference_path: str = "as built"  # set by sentitune.load: the precision it chose and why
 
     def __init__(self, meta: ArtifactMeta | None = None):
         self.meta = meta or ArtifactMeta(method=self.method)

@@ -27,6 +27,19 @@ from sentitune.methods.hf import (
 from sentitune.zoo import resolve_model
 
 
+def soft_target_loss(hard: Callable | None = None) -> Callable:
+    """Cross-entropy against soft targets ``[1 - p, p]`` (rows of shape (n, 2)), unweighted; integer
+    labels (a validation set without soft labels) take ``hard`` (class-weighted) or plain cross-entropy."""
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = (outputs["logits"] if isinstance(outputs, dict) else outputs.logits).float()
+        if labels.dim() == 1:
+            return hard(outputs, labels) if hard else torch.nn.functional.cross_entropy(logits, labels.long())
+        return -(labels.float() * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+
+    return loss
+
+
 class SequenceClassifier(SentimentModel):
     method = "classifier"
     capabilities = Capabilities(batch_size=True, tokenizer=True)
@@ -124,14 +137,24 @@ class SequenceClassifier(SentimentModel):
     # What a subclass trained on other targets (methods/distill.py) changes: the targets of each row,
     # the loss over them, and which rows and labels validation metrics score.
     def _targets(self, rows: list[dict]) -> list:
-        return [int(r["label"]) for r in rows]
+        """The gold label; when any row has ``soft_label`` (P(positive), e.g. one target shared by a
+        group of counterfactual sentences), ``[1 - p, p]`` per row, a hard label giving ``[1 - y, y]``."""
+        if not any(r.get("soft_label") is not None for r in rows):
+            return [int(r["label"]) for r in rows]
+        p = [float(r["label"] if r.get("soft_label") is None else r["soft_label"]) for r in rows]
+        return [[1.0 - v, v] for v in p]
 
     def _loss(self, cfg: TrainConfig, train: list[dict]) -> Callable | None:
         from sentitune.methods.trainer import class_weighted_loss
 
-        return class_weighted_loss([r["label"] for r in train]) if cfg.class_weights else None
+        weighted = class_weighted_loss([r["label"] for r in train]) if cfg.class_weights else None
+        if any(r.get("soft_label") is not None for r in train):
+            return soft_target_loss(weighted)
+        return weighted
 
     def _scored(self, label_ids: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if label_ids.ndim == 2:  # soft targets [1 - p, p]: metrics score their rounding
+            label_ids = (label_ids[:, 1] >= 0.5).astype(int)
         return label_ids, proba
 
     # ------------------------------------------------------------------------------ inference

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
 
 # the flags that matter for transformer inference, as Linux /proc/cpuinfo names them
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -85,31 +88,129 @@ def agreement_file(cache_dir: Path, artifact_key: str, hw: Hardware) -> Path:
     return Path(cache_dir) / "precision" / f"{artifact_key}-{cpu_kind(hw)}.json"
 
 
-def cached_agreement(cache_dir: Path, artifact_key: str, hw: Hardware) -> float | None:
-    """bf16's agreement with fp32 measured earlier for this artifact on this CPU kind, if any."""
+@dataclass(frozen=True)
+class Measurement:
+    """bf16 against fp32 for one artifact on one CPU kind: label agreement and texts/s of each."""
+
+    agreement: float
+    fp32_rate: float | None = None
+    bf16_rate: float | None = None
+
+
+def cached_measurement(cache_dir: Path, artifact_key: str, hw: Hardware) -> Measurement | None:
+    """What was measured earlier for this artifact on this CPU kind, if anything."""
     import json
 
     try:
-        return float(json.loads(agreement_file(cache_dir, artifact_key, hw).read_text())["agreement"])
+        record = json.loads(agreement_file(cache_dir, artifact_key, hw).read_text())
+        return Measurement(float(record["agreement"]), record.get("fp32_texts_per_s"), record.get("bf16_texts_per_s"))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # not measured yet, or an unreadable record: measure again
 
 
-def record_agreement(cache_dir: Path, artifact_key: str, hw: Hardware, agreement: float, texts: int) -> None:
+def record_measurement(cache_dir: Path, artifact_key: str, hw: Hardware, m: Measurement, texts: int) -> None:
     import json
 
     from sentitune.atomic import atomic_write_text
 
     path = agreement_file(cache_dir, artifact_key, hw)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({"agreement": agreement, "texts": texts, "cpu": hw.describe()}))
+    atomic_write_text(path, json.dumps({"agreement": m.agreement, "fp32_texts_per_s": m.fp32_rate,
+                                        "bf16_texts_per_s": m.bf16_rate, "texts": texts, "cpu": hw.describe()}))
 
 
-def verified_choice(hw: Hardware, agreement: float | None) -> Choice:
-    """``choose_precision``, kept only if bf16 gave fp32's label on >= AGREEMENT_BAR of held-out texts."""
+def verified_choice(hw: Hardware, m: Measurement | None) -> Choice:
+    """``choose_precision``, kept only if bf16 gave fp32's label on >= AGREEMENT_BAR of held-out texts
+    and was not slower than fp32 there: flags say what the CPU can do, not what its kernels make of
+    it (with AVX512-BF16 but no AMX, bf16 ran at 0.67x fp32 on one CPU and 1.7x on another)."""
     choice = choose_precision(hw)
-    if choice.precision != "bf16" or agreement is None:
+    if choice.precision != "bf16" or m is None:
         return choice
-    if agreement < AGREEMENT_BAR:
-        return Choice("fp32", f"bf16 agreed with fp32 on {agreement:.2%} of held-out texts (< {AGREEMENT_BAR:.1%})")
-    return Choice("bf16", f"{choice.reason}; agrees with fp32 on {agreement:.2%} of held-out texts")
+    if m.agreement < AGREEMENT_BAR:
+        return Choice("fp32", f"bf16 agreed with fp32 on {m.agreement:.2%} of held-out texts (< {AGREEMENT_BAR:.1%})")
+    speeds = f"{m.bf16_rate:,.0f} vs {m.fp32_rate:,.0f} texts/s" if m.fp32_rate and m.bf16_rate else ""
+    if speeds and m.bf16_rate < m.fp32_rate:
+        return Choice("fp32", f"bf16 was slower than fp32 on held-out texts here ({speeds})")
+    return Choice("bf16", f"{choice.reason}; agrees with fp32 on {m.agreement:.2%} of held-out texts"
+                          + (f", {speeds}" if speeds else ""))
+
+
+def artifact_key(directory: Path) -> str:
+    """Names one artifact's weights: the hash of its sentitune.json (which lists every file's sha256),
+    and for a router its sub-models' too (one retrained in place changes the router's scores)."""
+    import hashlib
+
+    from sentitune.artifact import META_FILE, read_meta
+
+    meta = Path(directory) / META_FILE
+    if not meta.is_file():
+        return hashlib.sha256(str(directory).encode()).hexdigest()[:16]
+    data = meta.read_bytes()
+    if read_meta(directory).method == "router":
+        from sentitune.methods.router import route_dirs
+
+        data += "".join(artifact_key(d) for d in route_dirs(directory).values()).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def heldout_texts(n: int = 400) -> list[str]:
+    # the bundled sample's test split: never trained on, short and long texts of every source
+    from sentitune.data import read_jsonl, sample_path
+
+    return [r["text"] for _, r in zip(range(n), read_jsonl(sample_path("test")))]
+
+
+def weights_precision(model: Any) -> str:
+    """"bf16"/"fp32" for a model with torch weights, "n/a" for the rest (tfidf, ONNX, rules)."""
+    weights = getattr(model, "model", None)
+    dtype = next(weights.parameters()).dtype if hasattr(weights, "parameters") else None
+    return {"torch.bfloat16": "bf16", "torch.float32": "fp32", "None": "n/a"}.get(str(dtype), str(dtype))
+
+
+def measure(fast: Any, exact: Any, texts: list[str], step: int = 50) -> Measurement:
+    """How often ``fast`` gives ``exact``'s label on ``texts``, and each one's texts/s (the two take
+    turns chunk by chunk, so both see the same machine; the first chunk warms kernels up, untimed)."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    same, seconds = 0, {"fast": 0.0, "exact": 0.0}
+    with tqdm(total=len(texts), desc="bf16 vs fp32 on this CPU (once)", leave=False, disable=None) as bar:
+        for i in range(0, len(texts), step):
+            chunk, labels = texts[i:i + step], {}
+            for name, model in (("fast", fast), ("exact", exact)):
+                start = time.perf_counter()
+                labels[name] = np.asarray(model.predict(chunk))
+                seconds[name] += (time.perf_counter() - start) if i else 0.0
+            same += int(np.sum(labels["fast"] == labels["exact"]))
+            bar.update(len(chunk))
+    timed = len(texts) - min(step, len(texts))
+    rate = {k: timed / v if v and timed else None for k, v in seconds.items()}
+    return Measurement(same / len(texts), rate["exact"], rate["fast"])
+
+
+def load_fastest(load_at: Callable[[str], Any], directory: Path, cache_dir: Path) -> tuple[Any, str]:
+    """The model from ``load_at(precision)`` on the fastest path this CPU computes faithfully, and a
+    line saying which and why.
+
+    bf16 where the CPU has it natively, it gave fp32's label on >= AGREEMENT_BAR of held-out texts
+    and it was not slower; that is measured once per artifact and CPU kind (two loads and 400 texts
+    each, a few seconds) and kept under ``cache_dir``, so later loads build only the chosen precision."""
+    hw = detect()
+    native = choose_precision(hw)
+    if native.precision != "bf16":
+        return load_at("fp32"), f"fp32 ({native.reason})"
+    key = artifact_key(directory)
+    measured = cached_measurement(cache_dir, key, hw)
+    if measured is not None:
+        choice = verified_choice(hw, measured)
+        return load_at(choice.precision), f"{choice.precision} ({choice.reason})"
+    exact = load_at("fp32")
+    if weights_precision(exact) == "n/a" and not exact.capabilities.tokenizer:
+        return exact, "n/a (no torch weights)"
+    fast = load_at("bf16")
+    texts = heldout_texts()
+    measured = measure(fast, exact, texts)
+    record_measurement(cache_dir, key, hw, measured, len(texts))
+    choice = verified_choice(hw, measured)
+    return (fast if choice.precision == "bf16" else exact), f"{choice.precision} ({choice.reason})"

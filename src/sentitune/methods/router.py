@@ -5,13 +5,20 @@
 
 A route is named by a language code (``zh`` Chinese, ``ja`` Japanese, ``ko`` Korean, ``en``) and
 points at a sentitune artifact: a path relative to the router's directory, an absolute path, or
-``default`` (the shipped default model). Each text goes to the route of its dominant script
-(``sentitune.methods.script``); texts whose language has no route, or that have no letters, go to
-the fallback route, and ``unreadable_warning`` names the language it could not route.
+``default`` (the shipped English model, ``sentitune.ENGLISH_MODEL_PATH``). Each text goes to the
+route of its dominant script (``sentitune.methods.script``); texts whose language has no route, or
+that have no letters, go to the fallback route, and ``unreadable_warning`` names the language it
+could not route.
 
 Each sub-model keeps its own calibration: ``logits`` returns every sub-model's logits already divided
 by that sub-model's temperature, and the router's own temperature stays 1, so ``predict_proba``
 equals the chosen sub-model's ``predict_proba`` on every text.
+
+The shipped default (``sentitune.DEFAULT_MODEL_PATH``, src/sentitune/models/router) is a router, so
+it offers what callers read from a single model, built from its sub-models: ``capabilities``,
+``tokenizer`` and ``model`` (the torch weights) of its transformer route, a ``batch_size`` that
+reaches every sub-model that has one, and ``meta.max_length``: the transformer route's window, and
+lowering it (the server's MAX_LENGTH) lowers every sub-model's at its next call.
 
 Compose one with ``build_router(out_dir, {"zh": path, "en": path})`` (refers to the sub-models
 where they are) or ``sentitune train --method router --model zh=PATH,en=PATH --output-dir OUT``
@@ -31,12 +38,13 @@ import numpy as np
 
 from sentitune.artifact import ArtifactMeta, read_meta, write_meta
 from sentitune.errors import ArtifactError, SentituneError
-from sentitune.methods.base import SentimentModel
+from sentitune.methods.base import Capabilities, SentimentModel, check_texts
 from sentitune.methods.script import LANGUAGES, dominant_script, script_name
 
-DEFAULT_ROUTE = "default"  # a route value meaning the shipped default model
-# the directory sentitune.DEFAULT_MODEL_PATH names (methods/ sits below the package root: no import)
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+DEFAULT_ROUTE = "default"  # a route value meaning the shipped English model
+# the directory sentitune.ENGLISH_MODEL_PATH names (methods/ sits below the package root: no import);
+# DEFAULT_MODEL_DIR is its older name (the default itself is now a router that routes to it)
+ENGLISH_MODEL_DIR = DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
 ROUTABLE = tuple(LANGUAGES.values())
 
 
@@ -48,6 +56,20 @@ class RouterModel(SentimentModel):
         self.models = models or {}  # set first: the base class hashes them into the cache's model id
         self.sources = sources or {}  # route -> the directory its model was loaded from
         super().__init__(meta or ArtifactMeta(method=self.method))
+        self._adopt_lengths()
+
+    def _adopt_lengths(self) -> None:
+        """``meta.max_length`` becomes the longest window of a transformer route (what the server's
+        token check compares with); each sub-model's own stays the cap ``_cap_lengths`` never lifts."""
+        self.own_max_length = {name: m.meta.max_length for name, m in self.models.items()}
+        windows = [self.own_max_length[n] for n, m in self.models.items() if m.capabilities.tokenizer]
+        if windows:
+            self.meta.max_length = max(windows)
+
+    def _cap_lengths(self) -> None:
+        # a caller lowers meta.max_length (serving's MAX_LENGTH): every sub-model reads at most that
+        for name, model in self.models.items():
+            model.meta.max_length = min(self.own_max_length.get(name, model.meta.max_length), self.meta.max_length)
 
     @property
     def fallback(self) -> str:
@@ -64,6 +86,7 @@ class RouterModel(SentimentModel):
 
     def logits(self, texts: list[str]) -> np.ndarray:
         routes = self.routes_for(texts)
+        self._cap_lengths()
         out = np.empty((len(texts), 2), dtype=np.float64)
         for name, model in self.models.items():
             idx = [i for i, r in enumerate(routes) if r == name]
@@ -91,6 +114,56 @@ class RouterModel(SentimentModel):
                 messages.append(f"{name} route: {message}")
         return "; ".join(messages) or None
 
+    # --- what callers read from one model, built from the sub-models ---------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        """Each ability some route has: ``explain`` answers for that route's texts (None for the
+        others), ``batch_size`` reaches the routes that batch, ``tokenizer`` is the transformer route's."""
+        found = [m.capabilities for m in self.models.values()]
+        return Capabilities(explain=any(c.explain for c in found), batch_size=any(c.batch_size for c in found),
+                            tokenizer=any(c.tokenizer for c in found))
+
+    def transformer_route(self) -> str | None:
+        """The route whose tokenizer and torch weights callers see (the fallback first), or None."""
+        names = sorted(self.models, key=lambda n: n != self.fallback)
+        return next((n for n in names if self.models[n].capabilities.tokenizer), None)
+
+    @property
+    def tokenizer(self) -> Any:
+        route = self.transformer_route()
+        return self.models[route].tokenizer if route else None
+
+    @property
+    def model(self) -> Any:
+        """The transformer route's torch module (what the server reads to say which precision runs)."""
+        route = self.transformer_route()
+        return getattr(self.models[route], "model", None) if route else None
+
+    @property
+    def batch_size(self) -> int | None:
+        route = next((n for n, m in self.models.items() if m.capabilities.batch_size), None)
+        return self.models[route].batch_size if route else None
+
+    @batch_size.setter
+    def batch_size(self, value: int | None) -> None:
+        for model in self.models.values():
+            if model.capabilities.batch_size:
+                model.batch_size = value
+
+    def explain(self, texts, labels=None) -> list[str | None]:
+        """Each route that can explain answers for its texts; texts of the others get None."""
+        if not self.capabilities.explain:
+            raise SentituneError(f"no route of this router ({', '.join(self.models)}) can explain its predictions")
+        texts = check_texts(texts)
+        routes, out = self.routes_for(texts), [None] * len(texts)
+        for name, model in self.models.items():
+            idx = [i for i, r in enumerate(routes) if r == name]
+            if idx and model.capabilities.explain:
+                given = None if labels is None else [labels[i] for i in idx]
+                for i, reason in zip(idx, model.explain([texts[i] for i in idx], given)):
+                    out[i] = reason
+        return out
+
     # --- the rest of the interface ---------------------------------------------------------------
     def fit(self, train: list[dict], val: list[dict] | None = None, config: Any = None, *,
             metrics: Any = None) -> "RouterModel":
@@ -102,6 +175,7 @@ class RouterModel(SentimentModel):
         self.models = {name: _load(path, ()) for name, path in self.sources.items()}
         self.meta.options = {"routes": {name: name for name in routes}, "fallback": "en"}
         self.meta.base_model = describe(self.models)
+        self._adopt_lengths()
         if config is not None:  # a temperature fitted on top would change every sub-model's probabilities
             config.calibrate = False
         return self
@@ -155,10 +229,10 @@ class RouterModel(SentimentModel):
 def build_router(out_dir: str | Path, routes: dict[str, str | Path], *, copy: bool = False) -> Path:
     """Write a router artifact to ``out_dir`` sending each language to ``routes[language]``.
 
-    ``routes`` maps ``zh``/``ja``/``ko``/``en`` to artifact directories (or ``"default"``); ``en``
-    is required, since it takes every text no other route does. By default the router refers to the
-    sub-models where they are, by paths relative to ``out_dir`` (move them together); ``copy=True``
-    copies them into ``out_dir`` instead.
+    ``routes`` maps ``zh``/``ja``/``ko``/``en`` to artifact directories (or ``"default"``, the
+    shipped English model); ``en`` is required, since it takes every text no other route does. By
+    default the router refers to the sub-models where they are, by paths relative to ``out_dir``
+    (move them together); ``copy=True`` copies them into ``out_dir`` instead.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,13 +276,35 @@ def check_routes(routes: Any, fallback: str, where: Any) -> dict[str, str]:
     return {name: str(ref) for name, ref in routes.items()}
 
 
+def route_summary(directory: str | Path) -> list[str]:
+    """One line per route of the router at ``directory`` ("zh -> .../models/chinese (tfidf, char ...)"),
+    from the metadata alone: nothing is loaded."""
+    fallback = read_meta(directory).options.get("fallback", "en")
+    lines = []
+    for name, path in route_dirs(directory).items():
+        sub = read_meta(path)
+        extra = "; and every text of a language without a route" if name == fallback else ""
+        lines.append(f"{name} -> {path} ({sub.method}: {sub.base_model or 'own'}{extra})")
+    return lines
+
+
+def route_dirs(directory: str | Path) -> dict[str, Path]:
+    """Route -> the directory of its sub-model, for the router at ``directory`` (its metadata only).
+
+    What names a router's weights is its own sentitune.json *and* these directories' (a sub-model
+    retrained in place changes the router's scores, not its sentitune.json)."""
+    meta = read_meta(directory)
+    routes = check_routes(meta.options.get("routes"), meta.options.get("fallback", "en"), directory)
+    return {name: _resolve(ref, Path(directory).resolve()).resolve() for name, ref in routes.items()}
+
+
 def describe(models: dict[str, SentimentModel]) -> str:
     return ", ".join(f"{name}={m.meta.method}:{m.meta.base_model or 'own'}" for name, m in models.items())
 
 
 def _resolve(ref: str, base: Path) -> Path:
     if ref == DEFAULT_ROUTE:
-        return DEFAULT_MODEL_DIR
+        return ENGLISH_MODEL_DIR
     path = Path(ref).expanduser()
     return path if path.is_absolute() else base / path
 

@@ -29,7 +29,7 @@ from sentitune.config import ServeConfig
 from sentitune.errors import SentituneError
 from sentitune.serving.compat import compat_router
 from sentitune.serving.errors import install_error_handlers
-from sentitune.serving.guards import BodySizeLimit
+from sentitune.serving.guards import BodySizeLimit, ShedWhenBusy
 from sentitune.serving.observability import configure_logging, observe
 from sentitune.serving.page import page_router
 from sentitune.serving.routes import legacy_router, ops_router, v1_router
@@ -72,6 +72,8 @@ def create_app(config: ServeConfig | None = None, model: Any = None) -> FastAPI:
     # inside `observe` (added later = further out), so the 413 it raises is counted and logged there
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     app.middleware("http")(observe)
+    service = app.state.service  # outermost: a full queue refuses before anything else runs
+    app.add_middleware(ShedWhenBusy, busy=service.batcher.full, on_shed=service.metrics.overloaded.inc)
     models = request_models(config.max_text_chars, config.max_batch_texts)
     app.include_router(v1_router(models))
     app.include_router(legacy_router(models))

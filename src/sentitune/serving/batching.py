@@ -7,7 +7,10 @@ The model runs on a single worker thread, so the event loop keeps accepting requ
 is being scored and the model is never called from two threads at once.
 
 Backpressure: once ``max_queue`` texts wait for the model, ``submit`` raises ``QueueFull`` at once
-(the server answers 503 + Retry-After) instead of letting the queue and every client's latency grow.
+(the server answers 503 + Retry-After) instead of letting the queue and every client's latency grow;
+``full()`` lets the server refuse a request before doing any work for it (guards.ShedWhenBusy).
+``on_timing`` receives each text's seconds in the queue and each model call's seconds, so the
+metrics say whether a slow answer waited for the model or for the model itself.
 A batch that fails is scored again text by text, so one request's input never fails another's.
 """
 
@@ -32,16 +35,19 @@ class MicroBatcher:
         enabled: bool = True,
         on_batch: Callable[[int], None] | None = None,
         max_queue: int | None = None,
+        on_timing: Callable[[list[float], float], None] | None = None,
     ):
         self.predict = predict
         self.max_batch_size = max(1, max_batch_size)
         self.max_wait = max_wait_ms / 1000.0
         self.enabled = enabled
         self.on_batch = on_batch or (lambda n: None)
+        # (each text's seconds in the queue, the model call's seconds): where a request's time went
+        self.on_timing = on_timing or (lambda waits, seconds: None)
         self.max_queue = max_queue
         self.waiting = 0  # texts submitted and not yet handed to the model
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentitune-model")
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future]] | None = None
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future, float]] | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -68,11 +74,12 @@ class MicroBatcher:
         loop = self._loop = asyncio.get_running_loop()
         if not self.enabled or self._queue is None:
             # one model call per request: the baseline the load benchmark compares against
-            return await loop.run_in_executor(self._executor, self._predict_unbatched, list(texts))
+            return await loop.run_in_executor(self._executor, self._predict_unbatched, list(texts), time.monotonic())
         futures = []
+        now = time.monotonic()
         for text in texts:
             fut = loop.create_future()
-            self._queue.put_nowait((text, fut))
+            self._queue.put_nowait((text, fut, now))
             futures.append(fut)
         return list(await asyncio.gather(*futures))
 
@@ -88,6 +95,10 @@ class MicroBatcher:
 
         return await loop.run_in_executor(self._executor, run, list(texts))
 
+    def full(self) -> bool:
+        """No request would be admitted now (``_admit`` refuses any n >= 1)."""
+        return self.max_queue is not None and self.waiting >= self.max_queue
+
     def _admit(self, n: int) -> None:
         # an empty queue always admits, so a request larger than max_queue is not refused forever
         if self.max_queue is not None and self.waiting and self.waiting + n > self.max_queue:
@@ -97,11 +108,22 @@ class MicroBatcher:
     def _taken(self, n: int) -> None:
         self.waiting -= n
 
-    def _predict_unbatched(self, texts: list[str]) -> list[dict]:
+    def _predict_unbatched(self, texts: list[str], queued: float) -> list[dict]:
         # runs on the model thread: the count is only ever changed on the event loop's thread
         self._loop.call_soon_threadsafe(self._taken, len(texts))
         self.on_batch(len(texts))
-        return self.predict(texts)
+        start = time.monotonic()
+        try:
+            return self.predict(texts)
+        finally:
+            self.on_timing([start - queued] * len(texts), time.monotonic() - start)
+
+    def _timed_batch(self, texts: list[str], waits: list[float]) -> list[dict | Exception]:
+        start = time.monotonic()
+        try:
+            return self._predict_each_on_failure(texts)
+        finally:
+            self.on_timing(waits, time.monotonic() - start)
 
     def _predict_each_on_failure(self, texts: list[str]) -> list[dict | Exception]:
         """Score the batch; if that fails, each text alone, so only the texts that fail get the error."""
@@ -135,14 +157,16 @@ class MicroBatcher:
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except asyncio.TimeoutError:
                     break
-            texts = [text for text, _ in batch]
+            texts = [text for text, _, _ in batch]
+            taken = time.monotonic()
+            waits = [taken - queued for _, _, queued in batch]
             self._taken(len(texts))
             self.on_batch(len(texts))
             try:
-                results = await loop.run_in_executor(self._executor, self._predict_each_on_failure, texts)
+                results = await loop.run_in_executor(self._executor, self._timed_batch, texts, waits)
             except Exception as exc:  # e.g. the executor was shut down; the server keeps going
                 results = [exc] * len(batch)
-            for (_, fut), result in zip(batch, results):
+            for (_, fut, _), result in zip(batch, results):
                 if fut.done():  # the client may have gone away
                     continue
                 if isinstance(result, Exception):

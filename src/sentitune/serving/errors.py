@@ -6,6 +6,7 @@ go to the server log only.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -42,6 +43,14 @@ def error_body(request_id: str, status: int, kind: str, message: str) -> dict:
 def error_response(request_id: str, status: int, kind: str, message: str, headers: dict | None = None) -> JSONResponse:
     body = error_body(request_id, status, kind, message)
     return JSONResponse(body, status_code=status, headers={**(headers or {}), "X-Request-ID": request_id})
+
+
+def overloaded_answer(rid: str, message: str, close: bool = False) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """ASGI headers and body of a 503 sent below the app (no Response object: this is the cheap path)."""
+    body = json.dumps(error_body(rid, 503, "overloaded", message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+               (b"retry-after", b"1"), (b"x-request-id", rid.encode("latin-1"))]
+    return headers + ([(b"connection", b"close")] if close else []), body
 
 
 def too_large_message(max_bytes: int) -> str:

@@ -1,4 +1,5 @@
-"""What stops a client from taking more than its share: rate limits, failed-auth throttling, body size.
+"""What stops a client from taking more than its share: rate limits, failed-auth throttling, body size,
+and the early 503 while the model queue is full.
 
 Rate limits use the ``limits`` library: a sliding-window counter per client, in Redis when
 ``redis_url`` is set (one limit shared by every worker and replica), else in process memory, where
@@ -10,6 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
+from typing import Callable
 
 from fastapi import HTTPException
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
@@ -19,7 +22,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from sentitune.config import ServeConfig
-from sentitune.serving.errors import too_large_message
+from sentitune.serving.errors import overloaded_answer, too_large_message
 
 log = logging.getLogger("sentitune.serving")
 
@@ -107,3 +110,25 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class ShedWhenBusy:
+    """ASGI middleware, outermost: while ``busy()`` (MAX_QUEUE texts already wait for the model) a POST,
+    the method of every route that scores texts, is answered 503 + Retry-After before routing, auth
+    and body parsing. The same refusal made after them (``Service.score``) cost about as much
+    event-loop time as a scored request: at 1,024 connections every request then queued for the
+    loop behind the refusals. Counted in ``sentitune_overloaded_total``; keeps the connection open.
+    """
+
+    def __init__(self, app, busy: Callable[[], bool], on_shed: Callable[[], None]):
+        self.app, self.busy, self.on_shed = app, busy, on_shed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not self.busy():
+            return await self.app(scope, receive, send)
+        self.on_shed()
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")[:64]
+        rid = given.decode("latin-1") or uuid.uuid4().hex
+        headers, body = overloaded_answer(rid, "server is busy: the model queue is full; retry shortly")
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -33,11 +33,26 @@ class Metrics:
         self.batch_size = Histogram(
             "sentitune_model_batch_size", "Texts per model call", registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
         )
+        # where a scored request's time goes: waiting for the model, then the model call itself
+        self.queue_wait = Histogram(
+            "sentitune_queue_wait_seconds", "Seconds a text waited for the model", registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.queued = Gauge("sentitune_queue_texts", "Texts waiting for the model (MAX_QUEUE sheds)", registry=r)
+        self.model_time = Histogram(
+            "sentitune_model_call_seconds", "Seconds per model call (one micro-batch)", registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
         self.errors = Counter("sentitune_errors", "Error responses", ["status"], registry=r)
         self.rate_limited = Counter("sentitune_rate_limited", "Requests rejected by the rate limit", registry=r)
         self.overloaded = Counter("sentitune_overloaded", "Requests shed because the model queue was full", registry=r)
         self.texts = Counter("sentitune_texts_scored", "Texts scored", registry=r)
         self.model_loaded = Gauge("sentitune_model_loaded", "1 once the model is ready", registry=r)
+
+    def observe_batch(self, waits: list[float], seconds: float) -> None:
+        for wait in waits:
+            self.queue_wait.observe(wait)
+        self.model_time.observe(seconds)
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,7 +1,7 @@
 """Running the app under uvicorn with connection limits.
 
-uvicorn's own knobs cover concurrent connections (``limit_concurrency``: 503), keep-alive and the
-h11 header size; its httptools protocol (the fast one, used here) has no header size, header count
+uvicorn's own knobs cover concurrent connections (``limit_concurrency``: 503, given here the JSON error
+body and Retry-After of the server's other 503s), keep-alive and the h11 header size; its httptools protocol (the fast one, used here) has no header size, header count
 or header-read timeout, so ``GuardedHttpToolsProtocol`` adds them: 431 for oversized or too many
 headers, and a connection that has not sent its headers within ``header_timeout_s`` is closed.
 X-Forwarded-For is honoured only from ``trusted_proxies``.
@@ -13,12 +13,22 @@ import json
 import uuid
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sentitune.config import ServeConfig
-from sentitune.serving.errors import error_body
+from sentitune.serving.errors import error_body, overloaded_answer
 
 REASONS = {431: b"Request Header Fields Too Large"}
+
+
+async def too_many_connections(scope, receive, send) -> None:
+    """uvicorn's answer beyond ``limit_concurrency``, as the app's own overload 503: a client that
+    honours Retry-After comes back later instead of at once; the connection is closed."""
+    message = "server is busy: too many concurrent connections; retry shortly"
+    headers, body = overloaded_answer(uuid.uuid4().hex, message, close=True)
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -68,6 +78,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > self.max_header_bytes:
             return self._reject(431, f"request headers are over the limit of {self.max_header_bytes} bytes")
         super().on_headers_complete()
+
+    def _start_asgi_task(self, cycle, app) -> None:  # type: ignore[override]
+        # uvicorn picks its plain-text 503 app once connections or requests reach limit_concurrency
+        super()._start_asgi_task(cycle, too_many_connections if app is service_unavailable else app)
 
     def on_body(self, body: bytes) -> None:
         if not self._rejected:

@@ -15,7 +15,6 @@ import resource
 import secrets
 import time
 from collections.abc import Awaitable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,6 @@ import numpy as np
 from sentitune.config import ServeConfig, runtime_settings
 from sentitune.errors import SentituneError
 from sentitune.methods.base import text_problem
-from sentitune.methods.hardware import cached_agreement, choose_precision, detect, record_agreement, verified_choice
 from sentitune.serving.batching import MicroBatcher, QueueFull
 from sentitune.serving.errors import ApiError
 from sentitune.serving.guards import Limiter
@@ -75,60 +73,6 @@ def reserve_core_for_event_loop() -> None:
     torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))
 
 
-def artifact_key(path: str | None) -> str:
-    """Names one artifact's weights: the hash of its sentitune.json (which lists every file's sha256)."""
-    import sentitune
-    from sentitune.artifact import META_FILE
-
-    meta = Path(path or sentitune.DEFAULT_MODEL_PATH) / META_FILE
-    data = meta.read_bytes() if meta.is_file() else str(path).encode()
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
-def heldout_texts(n: int = 400) -> list[str]:
-    # the bundled sample's test split: never trained on, short and long texts of every source
-    from sentitune.data import read_jsonl, sample_path
-
-    return [r["text"] for _, r in zip(range(n), read_jsonl(sample_path("test")))]
-
-
-def load_fastest(path: str | None) -> tuple[Any, str]:
-    """The model on the fastest path this CPU computes faithfully, and a line saying which and why.
-
-    SENTITUNE_PRECISION, when set, decides. Otherwise a transformer runs in bf16 where the CPU has it
-    natively and bf16 gave fp32's label on >= 99.5% of held-out texts; that agreement is measured
-    once per artifact and CPU kind and kept under the sentitune cache directory."""
-    import sentitune
-
-    settings = runtime_settings()
-    if "precision" in settings.model_fields_set:
-        model = sentitune.load(path)
-        return model, f"{model_precision(model)} (SENTITUNE_PRECISION={settings.precision})"
-    hw = detect()
-    native = choose_precision(hw)
-    key = artifact_key(path)
-    agreement = cached_agreement(settings.cache_dir, key, hw) if native.precision == "bf16" else None
-    if agreement is not None:  # measured at an earlier start on this CPU kind: load only the path it chose
-        choice = verified_choice(hw, agreement)
-        return sentitune.load(path, precision=choice.precision), f"{choice.precision} ({choice.reason})"
-    model = sentitune.load(path, precision="fp32")
-    if not model.capabilities.tokenizer or native.precision != "bf16":
-        reason = "no torch weights" if not model.capabilities.tokenizer else native.reason
-        return model, f"{model_precision(model)} ({reason})"
-    fast = sentitune.load(path, precision="bf16")
-    texts = heldout_texts()
-    agreement = float(np.mean(np.asarray(fast.predict(texts)) == np.asarray(model.predict(texts))))
-    record_agreement(settings.cache_dir, key, hw, agreement, len(texts))
-    choice = verified_choice(hw, agreement)
-    return (fast if choice.precision == "bf16" else model), f"{choice.precision} ({choice.reason})"
-
-
-def model_precision(model: Any) -> str:
-    weights = getattr(model, "model", None)
-    dtype = next(weights.parameters()).dtype if hasattr(weights, "parameters") else None
-    return {"torch.bfloat16": "bf16", "torch.float32": "fp32", "None": "n/a"}.get(str(dtype), str(dtype))
-
-
 class Service:
     def __init__(self, config: ServeConfig, model: Any = None):
         self.config = config
@@ -141,7 +85,9 @@ class Service:
         self.batcher = MicroBatcher(
             self._predict, config.batch_size, config.max_wait_ms, config.micro_batching,
             on_batch=self.metrics.batch_size.observe, max_queue=config.max_queue,
+            on_timing=self.metrics.observe_batch,
         )
+        self.metrics.queued.set_function(lambda: self.batcher.waiting)
         self.keys = [k.encode() for k in config.api_keys]
         # the logged client id is an HMAC: without the secret a log reader cannot test a guessed key
         self.key_id_secret = (config.key_id_secret or secrets.token_hex(32)).encode()
@@ -149,9 +95,12 @@ class Service:
             self.metrics.model_loaded.set(1)
 
     def load(self) -> None:
+        import sentitune
+
         try:
             reserve_core_for_event_loop()
-            model, self.path = load_fastest(self.config.model_path)
+            model = sentitune.load(self.config.model_path)  # the fastest faithful path: sentitune.load decides
+            self.path = model.inference_path
             model.to(self.config.device).enable_cache(self.config.cache_size)
             # MAX_LENGTH caps the tokens per text of the methods that truncate by the artifact's setting
             model.meta.max_length = min(model.meta.max_length, self.config.max_length)

@@ -1,0 +1,43 @@
+"""Named presets: a word a user can pass instead of a model directory.
+
+    default   the shipped router (Chinese -> character n-grams, everything else -> LoRA MiniLM)
+    fast      static model2vec embeddings + an MLP head, both distilled from the default English
+              model (scripts/train_fast_model.py); tens of thousands of texts/s on a CPU
+    accurate  a LoRA adapter on all-mpnet-base-v2 (not shipped yet)
+
+``preset_path(name)`` gives the artifact directory of a preset, or None when ``name`` is not one
+(so callers go on to read it as a path).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sentitune.errors import SentituneError
+
+PACKAGE = Path(__file__).parent
+PRESETS: dict[str, Path] = {
+    "default": PACKAGE / "models" / "router",
+    "fast": PACKAGE / "models" / "fast",
+    "accurate": PACKAGE / "models" / "accurate",
+}
+# Why a preset's directory can be missing, and what to do about it: one line each.
+MISSING = {
+    "default": "the default model is missing from this install (src/sentitune/models/router); reinstall sentitune",
+    "fast": "the fast model is missing from this install; rebuild it with scripts/train_fast_model.py",
+    "accurate": ("the accurate preset's adapter on all-mpnet-base-v2 is not shipped yet; "
+                 "prepare its base with `sentitune models prepare all-mpnet-base-v2` and train one with --model all-mpnet-base-v2"),
+}
+
+
+def preset_path(name: str | Path) -> Path | None:
+    """The artifact directory of preset ``name``; None if ``name`` names no preset.
+
+    Raises SentituneError (one line) for a preset whose artifact is not in this install."""
+    key = str(name)
+    if key not in PRESETS:
+        return None
+    path = PRESETS[key]
+    if not (path / "sentitune.json").is_file():
+        raise SentituneError(f"preset {key!r}: {MISSING[key]}")
+    return path

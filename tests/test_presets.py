@@ -1,0 +1,48 @@
+"""Preset names -> artifact directories."""
+
+from pathlib import Path
+
+import pytest
+
+import sentitune
+from sentitune.artifact import read_meta
+from sentitune.errors import SentituneError
+from sentitune.presets import PRESETS, preset_path
+
+
+def test_shipped_presets_are_artifacts():
+    assert preset_path("default") == sentitune.DEFAULT_MODEL_PATH
+    assert read_meta(preset_path("default")).method == "router"
+    fast = preset_path("fast")
+    assert read_meta(fast).method == "static"
+    model = sentitune.load(fast)
+    assert model.predict(["I loved every minute of it.", "Worst purchase I have ever made."]) == ["POSITIVE", "NEGATIVE"]
+
+
+@pytest.mark.parametrize("name", ["all-minilm-l6-v2", "runs/model", "Fast", "./fast", Path("models/fast")])
+def test_other_names_are_not_presets(name):
+    assert preset_path(name) is None
+
+
+def test_accurate_is_not_shipped_yet_and_says_how_to_start(monkeypatch, tmp_path):
+    if (PRESETS["accurate"] / "sentitune.json").is_file():
+        pytest.skip("the accurate preset is shipped in this install")
+    with pytest.raises(SentituneError) as err:
+        preset_path("accurate")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "`sentitune models prepare all-mpnet-base-v2`" in message and "not shipped yet" in message
+
+
+def test_a_missing_preset_artifact_is_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(PRESETS, "fast", tmp_path / "nothing-here")
+    with pytest.raises(SentituneError, match="rebuild it with scripts/train_fast_model.py"):
+        preset_path("fast")
+
+
+def test_load_and_the_cli_take_a_preset_name(cli):
+    assert sentitune.load("fast").meta.method == "static"
+    result = cli("predict", "--model-path", "fast", "I loved every minute of it.")
+    assert result.exit_code == 0 and result.stdout.startswith("POSITIVE"), result.stderr
+    result = cli("predict", "--model-path", "accurate", "fine")
+    assert result.exit_code == 2 and "not shipped yet" in result.stderr and "Traceback" not in result.stderr
