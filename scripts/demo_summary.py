@@ -3,8 +3,8 @@
     python scripts/demo_summary.py runs/demo
 
 Reads DEMO/data/test.jsonl and the trained model's report (DEMO/report, written by `sentitune
-evaluate` just before); evaluates each shipped preset ("default", and any `sentitune.presets`
-adds) on the same split into DEMO/report-NAME, behaviour section included; runs the behaviour
+evaluate` just before); evaluates each preset this install ships (`sentitune.presets`: "default",
+"fast") on the same split into DEMO/report-NAME, behaviour section included; runs the behaviour
 suite (sentitune.evaluation.behaviour) on every model. Columns: accuracy, the behaviour suite's
 mean failure rate over its tests, batched texts/s, and where each report is.
 """
@@ -23,7 +23,7 @@ import sentitune
 from sentitune.errors import SentituneError
 from sentitune.evaluation.behaviour import run_behaviour
 from sentitune.evaluation.report import load_test_rows, measure, write_report
-from sentitune.repl import presets
+from sentitune.presets import PRESETS
 
 
 def row(name: str, accuracy: float, behaviour: dict, texts_per_s: float, report: Path) -> dict:
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         test_file = demo / "data" / "test.jsonl"
         test_rows = load_test_rows(test_file)
         rows = [trained_row(demo)] + [
-            preset_row(name, path, test_rows, test_file, demo / f"report-{name}") for name, path in presets().items()
+            preset_row(name, path, test_rows, test_file, demo / f"report-{name}")
+            for name, path in PRESETS.items() if (path / "sentitune.json").is_file()  # "accurate" is not shipped yet
         ]
     except SentituneError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -27,10 +27,10 @@ from sentitune.artifact import ArtifactMeta  # noqa: E402
 from sentitune.evaluation.calibration import fit_temperature  # noqa: E402
 from sentitune.evaluation.metrics import classification_metrics  # noqa: E402
 from sentitune.methods.base import softmax  # noqa: E402
-from sentitune.methods.router import DEFAULT_MODEL_DIR, build_router  # noqa: E402
+from sentitune.methods.router import ENGLISH_MODEL_DIR, build_router  # noqa: E402
 from sentitune.methods.tfidf import TfidfModel  # noqa: E402
 
-MODELS = DEFAULT_MODEL_DIR.parent / "models"
+MODELS = ENGLISH_MODEL_DIR.parent / "models"
 # Cap on distinct n-grams: 150k keeps the artifact under 3 MB (the English default is 3.3 MB).
 MAX_FEATURES = 150_000
 
@@ -81,7 +81,7 @@ def main() -> None:
     model = TfidfModel(meta, fit(rows))  # refitted on every row; the temperature from the held-out fit
     out = model.save(MODELS / "chinese")
     print(f"val accuracy {val_metrics['accuracy']:.4f}, temperature {temperature:.3f}; written to {out}")
-    router = build_router(MODELS / "router", {"zh": MODELS / "chinese", "en": DEFAULT_MODEL_DIR})
+    router = build_router(MODELS / "router", {"zh": MODELS / "chinese", "en": ENGLISH_MODEL_DIR})
     print(f"router written to {router}")
 
 

@@ -216,7 +216,7 @@ def main() -> None:
     from sentitune.config import TrainConfig
     from sentitune.methods.static import StaticHead
 
-    model = StaticHead().fit([dict(r, target=float(t)) for r, t in zip(train, target)], val,
+    model = StaticHead().fit([dict(r, soft_label=float(t)) for r, t in zip(train, target)], val,
                              TrainConfig(method="static", model=str(static)), epochs=args.epochs)
     model.meta.training.update(gold_weight=args.gold_weight, teacher="the English default model (sentitune.ENGLISH_MODEL_PATH)",
                                static_model="model2vec distillation of the default model's merged encoder, "

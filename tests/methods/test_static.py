@@ -38,7 +38,7 @@ def test_fits_above_chance_and_reloads_identically(tmp_path, sample_train, sampl
 def test_soft_targets_are_fitted(sample_train):
     rows = sample_train[:150] + sample_train[-150:]
     # a teacher's soft P(POSITIVE): right side of 0.5 for every row, never 0 or 1
-    soft = [dict(r, target=0.2 + 0.6 * r["label"]) for r in rows]
+    soft = [dict(r, soft_label=0.2 + 0.6 * r["label"]) for r in rows]
     model = StaticHead().fit(soft, None, TrainConfig(method="static", model=str(STATIC_DIR)))
     assert model.meta.training["soft_targets"] is True
     assert _accuracy(model, rows) > 0.75

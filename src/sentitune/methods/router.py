@@ -42,9 +42,8 @@ from sentitune.methods.base import Capabilities, SentimentModel, check_texts
 from sentitune.methods.script import LANGUAGES, dominant_script, script_name
 
 DEFAULT_ROUTE = "default"  # a route value meaning the shipped English model
-# the directory sentitune.ENGLISH_MODEL_PATH names (methods/ sits below the package root: no import);
-# DEFAULT_MODEL_DIR is its older name (the default itself is now a router that routes to it)
-ENGLISH_MODEL_DIR = DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+# the directory sentitune.ENGLISH_MODEL_PATH names (methods/ sits below the package root: no import)
+ENGLISH_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
 ROUTABLE = tuple(LANGUAGES.values())
 
 

@@ -3,7 +3,7 @@
 A text's embedding is the mean of its tokens' stored vectors (model2vec's ``StaticModel``: no
 transformer at inference, tens of thousands of texts per second on one core). The vectors come from
 distilling an encoder once (scripts/train_fast_model.py distills the default model's own encoder, so
-they already carry its sentiment); the head is fitted here. Rows may carry ``target``, a soft
+they already carry its sentiment); the head is fitted here. Rows may carry ``soft_label``, a soft
 P(POSITIVE) (e.g. a teacher model's), which is fitted instead of ``label``.
 
 One hidden ReLU layer: on the default model's held-out splits it beat logistic regression on the
@@ -91,7 +91,7 @@ class StaticHead(SentimentModel):
             raise SentituneError("the static method needs --model: a model2vec folder")
         self.static = load_static(config.model)
         x = self.embed([r["text"] for r in train])
-        target = np.array([float(r.get("target", r["label"])) for r in train])
+        target = np.array([float(r["label"] if r.get("soft_label") is None else r["soft_label"]) for r in train])
         xv = self.embed([r["text"] for r in val]) if val else None
         yv = np.array([int(r["label"]) for r in val]) if val else None
         head = fit_mlp(x, target, xv, yv, epochs=epochs)
