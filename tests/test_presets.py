@@ -46,3 +46,32 @@ def test_load_and_the_cli_take_a_preset_name(cli):
     assert result.exit_code == 0 and result.stdout.startswith("POSITIVE"), result.stderr
     result = cli("predict", "--model-path", "accurate", "fine")
     assert result.exit_code == 2 and "not shipped yet" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_server_serves_a_preset_by_name():
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from conftest import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "sentitune", "serve", "--model-path", "fast", "--no-auth",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx.get(f"{url}/api/v1/health").json().get("status") == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        r = httpx.post(f"{url}/api/v1/analyze", json={"text": "I loved every minute of it."})
+        assert r.status_code == 200 and r.json()["predicted_sentiment"] == "POSITIVE", r.text
+        assert httpx.get(f"{url}/api/v1/health").json()["model"]["method"] == "static"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

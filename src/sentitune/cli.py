@@ -360,10 +360,14 @@ def serve(
     runtime_settings()  # SENTITUNE_THREADS ...: checked now; the model loads in the background, too late to say
     if cfg.model_path:
         from sentitune.artifact import read_meta, transformers_meta
+        from sentitune.presets import preset_path
 
         # a wrong path fails here, in one line, not in the background loader; a plain transformers
-        # directory (`export hf`, or any sequence classifier) serves as sentitune.load reads it
-        transformers_meta(Path(cfg.model_path)) or read_meta(cfg.model_path)
+        # directory (`export hf`, or any sequence classifier) serves as sentitune.load reads it, and
+        # so does a preset name
+        path = Path(cfg.model_path)
+        path = path if path.exists() else preset_path(cfg.model_path) or path
+        transformers_meta(path) or read_meta(path)
     from sentitune.serving.app import run_server  # after the checks: a bad setting fails fast
 
     run_server(cfg)
