@@ -65,7 +65,7 @@ def baselines(sources: dict[str, list[dict]], n: int) -> dict[str, dict[str, flo
     from snownlp import SnowNLP
 
     rng = np.random.default_rng(0)
-    default = sentitune.load()
+    default = sentitune.load(sentitune.ENGLISH_MODEL_PATH)
     out: dict[str, dict[str, float]] = {"SnowNLP Bayes (its own training data*)": {}, "today's default (English MiniLM)": {}}
     for held, rows in sources.items():
         sample = [rows[i] for i in rng.choice(len(rows), min(n, len(rows)), replace=False)]
@@ -92,7 +92,7 @@ def domain_table(sources: dict[str, list[dict]]) -> str:
 def english_through_router(repeats: int = 3) -> tuple[str, float]:
     rows = [r for s in ("train", "val", "test") for r in read_jsonl(sample_path(s)) if not r["source"].startswith("weibo/")]
     texts = [r["text"] for r in rows][:2000]
-    default, router = sentitune.load(), sentitune.load(MODELS / "router")
+    default, router = sentitune.load(sentitune.ENGLISH_MODEL_PATH), sentitune.load(MODELS / "router")
     diff = float(np.abs(default.predict_proba(texts) - router.predict_proba(texts)).max())
     speed = {}
     for name, model in (("default", default), ("router", router)) * repeats:
