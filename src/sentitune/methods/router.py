@@ -79,6 +79,18 @@ class RouterModel(SentimentModel):
         """The route name each text goes to."""
         return [self._route(dominant_script(t)) for t in texts]
 
+    def readers_for(self, texts: list[str]) -> list[SentimentModel]:
+        """The model that reads each text (through a router inside a router, its route's), each
+        with the ``meta.max_length`` it reads at: this router's cap applied, as ``logits`` applies it."""
+        self._cap_lengths()
+        readers = [self.models[r] for r in self.routes_for(texts)]
+        for model in self.models.values():
+            if isinstance(model, RouterModel):
+                idx = [i for i, m in enumerate(readers) if m is model]
+                for i, leaf in zip(idx, model.readers_for([texts[i] for i in idx])):
+                    readers[i] = leaf
+        return readers
+
     def _route(self, script: str | None) -> str:
         language = LANGUAGES.get(script or "")
         return language if language in self.models else self.fallback

@@ -114,7 +114,8 @@ def predict_request(max_text_chars: int, max_batch_texts: int) -> type[BaseModel
         inputs: Inputs = Field(description="A text, a list of texts, or TEI's batch form [[text], ...].")
         raw_scores: bool = Field(False, description="Scores are logits / temperature instead of calibrated probabilities.")
         truncate: bool = Field(
-            True, description="Read only the model's first max_length tokens; false: a longer text is a 400."
+            True, description="A text over the token window of the model that reads it is read as that model reads "
+            "long texts; false: it is a 400. A router holds each text to its own route's window (tfidf has none)."
         )
         parameters: ClassifyParameters | None = None
 

@@ -4,12 +4,17 @@ uvicorn's own knobs cover concurrent connections (``limit_concurrency``: 503, gi
 body and Retry-After of the server's other 503s), keep-alive and the h11 header size; its httptools protocol (the fast one, used here) has no header size, header count
 or header-read timeout, so ``GuardedHttpToolsProtocol`` adds them: 431 for oversized or too many
 headers, and a connection that has not sent its headers within ``header_timeout_s`` is closed.
-X-Forwarded-For is honoured only from ``trusted_proxies``.
+X-Forwarded-For is honoured only from ``trusted_proxies``. uvicorn's warning per request refused at
+the cap is thinned to one line per few seconds that counts them (``RefusalLogThrottle``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +25,44 @@ from sentitune.config import ServeConfig
 from sentitune.serving.errors import error_body, overloaded_answer
 
 REASONS = {431: b"Request Header Fields Too Large"}
+UVICORN_LOG = "uvicorn.error"  # the logger uvicorn's protocols warn on
+
+
+class RefusalLogThrottle(logging.Filter):
+    """uvicorn warns "Exceeded concurrency limit." once per request refused at ``limit_concurrency``:
+    under overload, thousands of lines that bury the rest of the log. One passes per ``interval_s``,
+    rewritten to say how many were refused since the previous one (also as ``refused``, a field of
+    the JSON log line); the count of a burst's tail is told by the next line, when the next refusal comes."""
+
+    message = "Exceeded concurrency limit."
+    interval_s = 5.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()  # servers in threads of one process share uvicorn's logger
+        self._refused, self._last = 0, -math.inf
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.message:
+            return True
+        with self._lock:
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._last < self.interval_s:
+                return False
+            n, self._refused, self._last = self._refused, 0, now
+        record.msg = (f"Exceeded concurrency limit: {n} {'request' if n == 1 else 'requests'} refused with 503 "
+                      f"since the previous such line (at most one per {self.interval_s:g} s)")
+        record.refused = n
+        return True
+
+
+def throttle_refusal_log() -> None:
+    """A fresh ``RefusalLogThrottle`` on uvicorn's logger (replacing an earlier one): a new server counts from 0."""
+    logger = logging.getLogger(UVICORN_LOG)
+    for old in [f for f in logger.filters if isinstance(f, RefusalLogThrottle)]:
+        logger.removeFilter(old)
+    logger.addFilter(RefusalLogThrottle())
 
 
 async def too_many_connections(scope, receive, send) -> None:
@@ -128,10 +171,13 @@ def configure_worker_protocol(config: ServeConfig) -> None:
     uvicorn imports it there by name, a class made per server could not be sent to the worker."""
     for name, value in header_limits(config).items():
         setattr(GuardedHttpToolsProtocol, name, value)
+    throttle_refusal_log()
 
 
 def uvicorn_options(config: ServeConfig, workers: bool = False) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` (everything but the app)."""
+    """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` (everything but the app); uvicorn's
+    refusal warnings in this process are thinned from here on."""
+    throttle_refusal_log()
     if workers:
         http: Any = f"{__name__}:GuardedHttpToolsProtocol"
     else:  # several servers may share this process (tests, embedding): a class per server

@@ -22,6 +22,7 @@ import numpy as np
 from sentitune.config import ServeConfig, runtime_settings
 from sentitune.errors import SentituneError
 from sentitune.methods.base import text_problem
+from sentitune.methods.router import RouterModel
 from sentitune.serving.batching import MicroBatcher, QueueFull
 from sentitune.serving.errors import ApiError
 from sentitune.serving.guards import Limiter
@@ -57,20 +58,24 @@ def gpu_available() -> bool:
         return False
 
 
-def reserve_core_for_event_loop() -> None:
-    """Unless SENTITUNE_THREADS says otherwise, torch gets one core less than the process may use.
+def model_threads() -> tuple[int, int] | None:
+    """torch's intra-op threads for (one text, a batch) on the model thread; None: leave torch alone
+    (SENTITUNE_THREADS is set, or no torch).
 
-    With every core in torch's intra-op pool, its threads and the event loop (parsing, auth, JSON,
-    the next batch's hand-off) took turns on the same cores: on 2 cores one thread for the model
-    gave p50 6.3 ms instead of 11.4 ms at one connection and about the same requests/s at 64."""
+    One text gets a core less than the process may use, so the event loop (parsing, auth, JSON, the
+    next hand-off) keeps a core: on 2 Sapphire Rapids cores that gave p50 6.3 ms instead of 11.4 ms
+    at one connection. A batch gets every core: a 32-text batch was the whole server's bottleneck
+    under load, and on 2 AMD EPYC (Zen 5) cores all of them served 319 requests/s at 64 connections
+    instead of 195 (benchmarks/load.py; switching the count per call costs nothing measurable)."""
     if runtime_settings().threads:
-        return
+        return None
     try:
         import torch
     except ImportError:
-        return
+        return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))
+    batch = min(torch.get_num_threads(), cores)
+    return max(1, min(batch, cores - 1)), batch
 
 
 class Service:
@@ -79,6 +84,7 @@ class Service:
         self.model = model
         self.path: str | None = None  # the inference path chosen at load, for /health
         self.load_error: str | None = None
+        self.threads: tuple[int, int] | None = None  # torch threads for (one text, a batch): model_threads
         self.started = time.monotonic()
         self.metrics = Metrics()
         self.limiter = Limiter(config)
@@ -98,7 +104,11 @@ class Service:
         import sentitune
 
         try:
-            reserve_core_for_event_loop()
+            self.threads = model_threads()
+            if self.threads:  # the one-text count while loading: the bf16 check runs as the server will
+                import torch
+
+                torch.set_num_threads(self.threads[0])
             model = sentitune.load(self.config.model_path)  # the fastest faithful path: sentitune.load decides
             self.path = model.inference_path
             model.to(self.config.device).enable_cache(self.config.cache_size)
@@ -115,6 +125,10 @@ class Service:
                                         "path": self.path})
 
     def _predict(self, texts: list[str]) -> list[dict]:
+        if self.threads:  # runs on the model thread, which alone calls torch
+            import torch
+
+            torch.set_num_threads(self.threads[len(texts) > 1])
         records = self.model.predict_records(texts)
         self.metrics.texts.inc(len(texts))
         return records
@@ -161,22 +175,29 @@ class Service:
         return await self._answered(self.batcher.call(compute, texts))
 
     async def check_token_counts(self, texts: list[str]) -> None:
-        """400 for the first text over the model's token window (for clients that ask not to truncate)."""
+        """400 for the first text over the token window of the model that reads it (for clients that
+        ask not to truncate). A router's text is held to its own route's window: none for a route
+        without a tokenizer (tfidf reads the whole text)."""
         model = self.ready_model()
-        limit = model.meta.max_length
-        if not model.capabilities.tokenizer:
-            return  # a model without a token window reads the whole text
-        tokenizer = model.tokenizer
 
-        def count(batch: list[str]) -> list[int]:  # on the model thread: a tokenizer is not thread-safe
-            return [len(ids) for ids in tokenizer(batch, truncation=False, verbose=False)["input_ids"]]
+        # runs on the model thread: a tokenizer is not thread-safe
+        def too_long(batch: list[str]) -> list[tuple[int, int, int]]:  # (index, tokens, window): texts over it
+            readers = model.readers_for(batch) if isinstance(model, RouterModel) else [model] * len(batch)
+            found = []
+            for reader in {id(r): r for r in readers}.values():
+                if not reader.capabilities.tokenizer:
+                    continue
+                idx = [i for i, r in enumerate(readers) if r is reader]
+                ids = reader.tokenizer([batch[i] for i in idx], truncation=False, verbose=False)["input_ids"]
+                limit = reader.meta.max_length
+                found += [(i, len(x), limit) for i, x in zip(idx, ids) if len(x) > limit]
+            return sorted(found)
 
-        for i, n in enumerate(await self._answered(self.batcher.call(count, texts))):
-            if n > limit:
-                where = "inputs" if len(texts) == 1 else f"inputs[{i}]"
-                raise ApiError(
-                    400, "invalid_input", f"{where} has {n} tokens; the model reads {limit} (send truncate: true)"
-                )
+        if found := await self._answered(self.batcher.call(too_long, texts)):
+            i, n, limit = found[0]
+            where = "inputs" if len(texts) == 1 else f"inputs[{i}]"
+            message = f"{where} has {n} tokens; the model reads {limit} (send truncate: true)"
+            raise ApiError(400, "invalid_input", message)
 
     async def _answered(self, call: Awaitable[list]) -> list:
         """A model call's result, with bad input as 400 and a full queue as 503."""
