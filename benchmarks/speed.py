@@ -94,20 +94,25 @@ def peak_flops(arithmetic: str) -> tuple[float, str]:
     return cores * mhz * 1e6 * per_cycle, f"{unit} x {cores} cores at {mhz:,.0f} MHz{zen}"
 
 
+def forward_flops(hf_model, lengths) -> np.ndarray:
+    """Matrix-multiply FLOPs of one forward pass of ``hf_model`` over sequences of these real token counts."""
+    import torch
+
+    config = hf_model.config
+    linear = sum(m.weight.numel() for m in hf_model.modules()
+                 if isinstance(m, torch.nn.Linear) and m.weight.shape[0] != config.num_labels)
+    lengths = np.asarray(lengths, dtype=float)
+    attention = 4 * config.num_hidden_layers * config.hidden_size * lengths**2  # scores and weighted sum
+    return 2 * linear * lengths + attention
+
+
 def flops_per_text(model, texts: list[str], truncate: bool = False) -> float:
     """Matrix-multiply FLOPs of one forward pass over each text's real tokens (no padding), averaged:
     every window sentitune reads under its long-text strategy, or (``truncate``) only the first
     max_length tokens, as the pipeline reads them."""
-    import torch
-
-    config = model.model.config
-    linear = sum(m.weight.numel() for m in model.model.modules()
-                 if isinstance(m, torch.nn.Linear) and m.weight.shape[0] != config.num_labels)
     windows = model.tokenizer(texts, truncation=True, max_length=model.meta.max_length)["input_ids"] if truncate \
         else model._tokenize(texts)
-    lengths = np.asarray([len(ids) for ids in windows], dtype=float)
-    attention = 4 * config.num_hidden_layers * config.hidden_size * lengths**2  # scores and weighted sum
-    return float(np.sum(2 * linear * lengths + attention) / len(texts))
+    return float(np.sum(forward_flops(model.model, [len(ids) for ids in windows])) / len(texts))
 
 
 def tokenizer_rate(model, texts: list[str]) -> float:

@@ -1,6 +1,6 @@
 """Rebuild the shipped default model (src/sentitune/default_model/) from ../shared/data.
 
-    python scripts/train_default_model.py [--shared ../shared/data] [--work runs/default]
+    python scripts/train_default_model.py [--shared ../shared/data] [--work runs/default] [--teacher DIR]
 
 1. Per source, the `data prepare` pipeline (clean, de-duplicate, balance, 80/10/10 split, seed 42)
    with a cap per source, so every domain is represented; texts in the bundled sample's val/test
@@ -12,6 +12,12 @@
    group, so every term learns the same probability; the classifier trains on ``soft_label``.
 2. all-MiniLM-L6-v2 + LoRA (r=16, all linear projections) + a classification head, through the same
    trainer as `sentitune train`; temperature fitted on the validation split.
+   With --teacher (the shipped default: --teacher src/sentitune/models/accurate), the student is
+   distilled instead (`--method distill`): the teacher, reading the first 128 tokens as the student
+   does, labels the English training rows (and is the --scorer of the identity groups, whose shared
+   target the student keeps) plus an unlabeled pool of the sources' texts that no split holds
+   (POOL_CAPS); the loss mixes KL to the teacher's softened probabilities with the gold labels.
+   Teacher labels are cached per text, so a killed run resumes labelling where it stopped.
 3. The artifact (adapter + head + tokenizer, about 3.4 MB) is copied into the package (not with
    --no-install: then it stays in <work>/model); the held-out per-source test splits stay in
    <work>/data/ for benchmarks/default_model.py and benchmarks/model_change.py.
@@ -20,15 +26,17 @@
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 from pathlib import Path
 
 import sentitune
 from sentitune import ENGLISH_MODEL_PATH
+from sentitune.artifact import read_meta, write_meta
 from sentitune.config import LongTextConfig, LoraConfig, TrainConfig
 from sentitune.data import PrepareOptions, prepare, read_jsonl, sample_path, write_jsonl
 from sentitune.data.augment import augment_rows, model_scorer
-from sentitune.data.prepare import normalize_for_dedup
+from sentitune.data.prepare import load_labelled, normalize_for_dedup
 from sentitune.training import run_training
 
 # Rows taken per source before the split: short-sentence domains (the most common request, and the
@@ -61,6 +69,76 @@ def build_data(shared: Path, out: Path) -> None:
         print(name, len(rows))
 
 
+# Unlabeled texts for distillation (--teacher): what CAPS left of each English source, never a text
+# of any split or of the bundled sample's val/test. Tweets and review sentences get the most: short
+# (cheap for the teacher to label) and where MiniLM trails most.
+POOL_CAPS = {
+    "sentiment140/train_sample": 15000,
+    "yelp/shen2017_sentences_dev": 8000,
+    "sst2/train": 8000,
+    "rotten_tomatoes/train": 1000,
+    "amazon/multi_domain_blitzer_train": 1500,
+    "yelp/yue2023_validation": 1500,
+    "yelp/kaggle_yelp10k_part": 1000,
+    "imdb/train": 1000,
+}
+
+
+def build_pool(shared: Path, data: Path, out: Path) -> Path:
+    """Cleaned as `data prepare` cleans, de-duplicated against every split; texts only."""
+    seen = {normalize_for_dedup(r["text"]) for s in ("val", "test") for r in read_jsonl(sample_path(s))}
+    seen |= {normalize_for_dedup(r["text"]) for s in ("train", "val", "test") for r in read_jsonl(data / f"{s}.jsonl")}
+    pool = []
+    for source, cap in POOL_CAPS.items():
+        rows, _ = load_labelled(next(shared.glob(f"{source}.jsonl.gz")))
+        random.Random(42).shuffle(rows)
+        taken = 0
+        for row in rows:
+            key = normalize_for_dedup(row["text"])
+            if taken < cap and key not in seen:
+                seen.add(key)
+                pool.append({"text": row["text"], "source": row["source"]})
+                taken += 1
+        print(f"pool {source}: {taken}")
+    return write_jsonl(pool, out)
+
+
+def augmented_train_file(data: Path, ratio: float, weights: dict[str, float], scorer: str) -> Path:
+    """``data``/train.jsonl plus ``ratio`` behaviour-teaching rows per row, written once and reused."""
+    if ratio <= 0:
+        return data / "train.jsonl"
+    tag = "".join(f"-{k}{v:g}" for k, v in sorted(weights.items())) + (f"-soft-{Path(scorer).name}" if scorer != "none" else "")
+    path = data / f"train-augmented-{ratio:g}{tag}.jsonl"
+    if not path.exists():
+        score = model_scorer(sentitune.load(scorer)) if scorer != "none" else None
+        rows, added = augment_rows(read_jsonl(data / "train.jsonl"), ratio=ratio, seed=42, scorer=score, weights=weights)
+        write_jsonl(rows, path)
+        print("augmented:", dict(added))
+    return path
+
+
+CHINESE_SOURCES = ("weibo/",)
+
+
+def english_rows(path: Path, n: int | None = None, seed: int = 42) -> list[dict]:
+    """The rows of ``path`` the router sends to the English model (all but the Chinese sources), ``n`` at random."""
+    rows = [r for r in read_jsonl(path) if not str(r.get("source", "")).startswith(CHINESE_SOURCES)]
+    if n and len(rows) > n:
+        rows = random.Random(seed).sample(rows, n)
+    return rows
+
+
+def head_only_copy(model: Path, out: Path) -> Path:
+    """``model`` reading only its first max_length tokens: the student trains on those, so the
+    teacher labels what the student sees (its chunked reading of long reviews costs ~4x too)."""
+    if not out.exists():
+        shutil.copytree(model, out, ignore=shutil.ignore_patterns("checkpoints", "runs"))
+        meta = read_meta(out)
+        meta.long_text = None
+        write_meta(out, meta)
+    return out
+
+
 def parse_weights(text: str) -> dict[str, float]:
     return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
 
@@ -76,27 +154,34 @@ def main() -> None:
                     help='relative share of augment kinds, e.g. "fairness=3,negation=2" (others 1)')
     ap.add_argument("--scorer", default=str(ENGLISH_MODEL_PATH),
                     help="model whose P(positive) is the soft target of neutral identity groups; none = no such rows")
+    ap.add_argument("--teacher", type=Path, default=None,
+                    help="distil from this model (e.g. the accurate preset) over the English rows plus an unlabeled "
+                         "pool; it is also the --scorer")
     ap.add_argument("--no-install", action="store_true", help="leave the shipped model as it is")
     args = ap.parse_args()
     data = args.work / "data"
     if not (data / "train.jsonl").exists():
         build_data(args.shared, data)
-    train_file = data / "train.jsonl"
-    if args.augment_ratio > 0:
-        tag = "".join(f"-{k}{v:g}" for k, v in sorted(args.augment_weights.items()))
-        tag += "-soft" if args.scorer != "none" else ""
-        train_file = data / f"train-augmented-{args.augment_ratio:g}{tag}.jsonl"
+    distill = {}
+    val_file = data / "val.jsonl"
+    if args.teacher:
+        teacher = head_only_copy(args.teacher, args.work / f"{args.teacher.name}-head")
+        train_file, val_file = args.work / "train-english.jsonl", args.work / "val-english.jsonl"
         if not train_file.exists():
-            scorer = model_scorer(sentitune.load(args.scorer)) if args.scorer != "none" else None
-            rows, added = augment_rows(read_jsonl(data / "train.jsonl"), ratio=args.augment_ratio, seed=42,
-                                       scorer=scorer, weights=args.augment_weights)
-            write_jsonl(rows, train_file)
-            print("augmented:", dict(added))
+            write_jsonl(english_rows(augmented_train_file(data, args.augment_ratio, args.augment_weights,
+                                                          str(teacher))), train_file)
+            write_jsonl(english_rows(data / "val.jsonl"), val_file)
+        pool = args.work / "pool.jsonl"
+        if not pool.exists():
+            build_pool(args.shared, data, pool)
+        distill = {"method": "distill", "teacher": str(teacher), "unlabeled": [str(pool)]}
+    else:
+        train_file = augmented_train_file(data, args.augment_ratio, args.augment_weights, args.scorer)
     cfg = TrainConfig(
         method="classifier",
         model="all-minilm-l6-v2",
         train_file=str(train_file),
-        val_file=str(data / "val.jsonl"),
+        val_file=str(val_file),
         output_dir=str(args.work / "model"),
         max_length=128,
         num_epochs=args.epochs,
@@ -112,6 +197,7 @@ def main() -> None:
         long_text=LongTextConfig(strategy="chunks", max_windows=4),
         # a killed run continues from its newest complete checkpoint when rerun with the same --work
         resume_from_checkpoint="latest" if any((args.work / "model").glob("**/checkpoint-*/trainer_state.json")) else None,
+        **distill,
     )
     model_dir = run_training(cfg)
     if args.no_install:

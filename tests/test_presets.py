@@ -7,6 +7,7 @@ import pytest
 import sentitune
 from sentitune.artifact import read_meta
 from sentitune.errors import SentituneError
+from sentitune import zoo
 from sentitune.presets import PRESETS, preset_path
 
 
@@ -24,14 +25,24 @@ def test_other_names_are_not_presets(name):
     assert preset_path(name) is None
 
 
-def test_accurate_is_not_shipped_yet_and_says_how_to_start(monkeypatch, tmp_path):
-    if (PRESETS["accurate"] / "sentitune.json").is_file():
-        pytest.skip("the accurate preset is shipped in this install")
+needs_mpnet = pytest.mark.skipif(zoo._mpnet_part_files() is None, reason="sentitune models prepare all-mpnet-base-v2")
+
+
+@needs_mpnet
+def test_accurate_is_a_lora_adapter_on_mpnet_and_reads_clear_sentences():
+    meta = read_meta(preset_path("accurate"))
+    assert meta.method == "classifier" and meta.base_model == "all-mpnet-base-v2" and "lora" in meta.options
+    model = sentitune.load("accurate")
+    assert model.predict(["I loved every minute of it.", "Worst purchase I have ever made.",
+                          "The plot was not bad at all."]) == ["POSITIVE", "NEGATIVE", "POSITIVE"]
+
+
+def test_accurate_without_its_base_says_how_to_install_it(monkeypatch):
+    # what a user who has not installed the five mpnet parts sees (the parts are located like this)
+    monkeypatch.setattr(zoo, "_mpnet_part_files", lambda: None)
     with pytest.raises(SentituneError) as err:
-        preset_path("accurate")
-    message = str(err.value)
-    assert "\n" not in message
-    assert "`sentitune models prepare all-mpnet-base-v2`" in message and "not shipped yet" in message
+        sentitune.load("accurate")
+    assert "\n" not in str(err.value) and "all-mpnet-base-v2 is not installed" in str(err.value)
 
 
 def test_a_missing_preset_artifact_is_a_one_line_error(monkeypatch, tmp_path):
@@ -44,8 +55,8 @@ def test_load_and_the_cli_take_a_preset_name(cli):
     assert sentitune.load("fast").meta.method == "static"
     result = cli("predict", "--model-path", "fast", "I loved every minute of it.")
     assert result.exit_code == 0 and result.stdout.startswith("POSITIVE"), result.stderr
-    result = cli("predict", "--model-path", "accurate", "fine")
-    assert result.exit_code == 2 and "not shipped yet" in result.stderr and "Traceback" not in result.stderr
+    result = cli("predict", "--model-path", "nothing-like-a-preset", "fine")
+    assert result.exit_code == 2 and "nothing-like-a-preset" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_server_serves_a_preset_by_name():

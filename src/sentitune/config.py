@@ -135,7 +135,7 @@ class TrainConfig(_Layered):
     weight_decay: float = Field(0.01, description="AdamW weight decay")
     max_grad_norm: float = Field(1.0, description="Gradient clipping norm")
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field(
-        "auto", description="auto: bf16/fp16 on GPU, fp32 on CPU"
+        "auto", description="auto: bf16 (else fp16) on a GPU; bf16 autocast on a CPU with AMX or AVX512-BF16, else fp32"
     )
     eval_strategy: Literal["epoch", "steps", "no"] = Field("epoch", description="When to evaluate on the validation split")
     eval_steps: int | None = Field(None, description="Steps between evaluations (eval_strategy steps)")
@@ -232,6 +232,15 @@ class ServeConfig(_Layered):
     max_batch_texts: int = _positive(64, "Most texts in one batch request")
     max_body_bytes: int = _positive(1_000_000, "Largest request body (bytes)")
     max_queue: int = _positive(256, "Texts waiting for the model before the server sheds load with 503 + Retry-After")
+    max_queue_wait_s: float = Field(
+        0.5, gt=0, description="Seconds of model work queued (texts waiting or being scored, at the recent "
+        "seconds per text) past which the server sheds load with 503 + Retry-After, so latency stays bounded "
+        "when each model call slows",
+    )
+    shed_hold_s: float = Field(
+        0.25, ge=0, description="Seconds a shed request is held before its 503, so clients that retry at once "
+        "cannot make refusals the server's main work; 0 answers at once",
+    )
     limit_concurrency: int = _positive(1024, "Most concurrent connections; more are refused with 503")
     timeout_keep_alive_s: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open")
     header_timeout_s: float = Field(10.0, gt=0, description="Seconds a client has to send the request headers")

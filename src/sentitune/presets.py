@@ -3,7 +3,8 @@
     default   the shipped router (Chinese -> character n-grams, everything else -> LoRA MiniLM)
     fast      static model2vec embeddings + an MLP head, both distilled from the default English
               model (scripts/train_fast_model.py); tens of thousands of texts/s on a CPU
-    accurate  a LoRA adapter on all-mpnet-base-v2 (not shipped yet)
+    accurate  a LoRA adapter on all-mpnet-base-v2 (scripts/train_accurate_model.py); its 438 MB base is
+              installed apart: `sentitune models prepare all-mpnet-base-v2`
 
 ``preset_path(name)`` gives the artifact directory of a preset, or None when ``name`` is not one
 (so callers go on to read it as a path).
@@ -25,8 +26,7 @@ PRESETS: dict[str, Path] = {
 MISSING = {
     "default": "the default model is missing from this install (src/sentitune/models/router); reinstall sentitune",
     "fast": "the fast model is missing from this install; rebuild it with scripts/train_fast_model.py",
-    "accurate": ("the accurate preset's adapter on all-mpnet-base-v2 is not shipped yet; "
-                 "prepare its base with `sentitune models prepare all-mpnet-base-v2` and train one with --model all-mpnet-base-v2"),
+    "accurate": "the accurate model is missing from this install; rebuild it with scripts/train_accurate_model.py",
 }
 
 

@@ -98,3 +98,12 @@ def test_teacher_labels_are_cached_by_teacher_and_text(teacher_dir, tmp_path):
     np.testing.assert_allclose(first.sum(1), 1.0, atol=1e-5)
     assert first[0, 1] > 0.5 > first[1, 1]
     assert len([l for l in cache.read_text().splitlines() if l.endswith("}")]) == 3  # only the new text labelled
+
+
+def test_a_counterfactual_groups_shared_target_wins_over_the_teachers_score_for_that_row():
+    from sentitune.methods.distill import NO_LABEL, DistilledClassifier
+
+    rows = [{"text": "Great film.", "label": 1, "soft": [0.2, 0.8]},
+            {"text": "My neighbour is Hindu.", "label": 0, "soft": [0.9, 0.1], "soft_label": 0.45},
+            {"text": "an unlabeled tweet", "soft": [0.3, 0.7]}]
+    assert DistilledClassifier()._targets(rows) == [[0.2, 0.8, 1.0], [0.55, 0.45, NO_LABEL], [0.3, 0.7, NO_LABEL]]

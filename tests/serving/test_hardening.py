@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import math
 import re
 import shutil
 import socket
@@ -90,7 +91,8 @@ def test_a_text_the_model_fails_on_fails_only_its_own_request(tfidf_model_dir):
             texts.insert(6, "poison pill")
             return await asyncio.gather(*(client.post("/api/v1/analyze", json={"text": t}) for t in texts))
 
-    with live_server(ServeConfig(auth_enabled=False, cache_size=0), model=model) as url:
+    # not about shedding: at 0.05 s a call, 13 queued texts can look like more than MAX_QUEUE_WAIT_S of work
+    with live_server(ServeConfig(auth_enabled=False, cache_size=0, max_queue_wait_s=60), model=model) as url:
         responses = asyncio.run(burst(url))
         batches = httpx.get(f"{url}/metrics").text
     statuses = [r.status_code for r in responses]
@@ -164,6 +166,50 @@ def test_full_queue_answers_503_with_retry_after_at_once(tfidf_model_dir):
         # alone waited longer than the model was held after the queue filled
         assert metric(url, "sentitune_queue_wait_seconds_count") == 4 == metric(url, "sentitune_model_call_seconds_count")
         assert held <= metric(url, "sentitune_queue_wait_seconds_sum") < 4 * 30
+
+
+def test_work_past_max_queue_wait_s_is_shed_after_the_hold_with_a_timed_retry_after(tfidf_model_dir):
+    model = sentitune.load(tfidf_model_dir)
+    real_logits, entered, release = model.logits, threading.Event(), threading.Event()
+    release.set()
+
+    def slow_logits(texts):  # the real model at 0.6 s a call, held while the test needs a call in flight
+        entered.set()
+        time.sleep(0.6)
+        assert release.wait(30)
+        return real_logits(texts)
+
+    model.logits = slow_logits
+    config = ServeConfig(auth_enabled=False, cache_size=0, batch_size=1, max_queue_wait_s=1.0, shed_hold_s=0.5)
+    app = create_app(config, model)
+    cost = app.state.service.batcher.cost
+    analyze = lambda text: post(url, "/api/v1/analyze", {"text": text}, key=None)  # noqa: E731
+    with live_server(app=app) as url, ThreadPoolExecutor(2) as pool:
+        try:
+            assert analyze("a first one, timed").status_code == 200
+            per_text = cost.per_text  # about 0.6 s
+            release.clear()
+            entered.clear()
+            admitted = [pool.submit(analyze, "in the model")]
+            assert entered.wait(30)
+            admitted.append(pool.submit(analyze, "waiting"))  # the queue was empty: admitted
+            deadline = time.monotonic() + 30
+            while metric(url, "sentitune_queue_texts") < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert metric(url, "sentitune_queue_expected_seconds") == pytest.approx(2 * per_text)
+            # one text waits and one is scored: a third would be answered in about 1.8 s, past 1 s
+            start = time.monotonic()
+            shed = analyze("one too many")
+            held = time.monotonic() - start
+            assert not any(f.done() for f in admitted)
+        finally:  # the model is let go even when an assertion failed, so the server can stop
+            release.set()
+        assert_error(shed, 503, "(limit 1 s)")
+        assert shed.json()["error"]["type"] == "overloaded"
+        assert shed.headers["Retry-After"] == str(math.ceil(3 * per_text)) != "1"  # when the queue has drained
+        assert held >= 0.8 * config.shed_hold_s  # the refusal is held, so a client retrying at once slows down
+        assert [f.result().status_code for f in admitted] == [200, 200]
+        assert metric(url, "sentitune_overloaded_total") == 1
 
 
 # ------------------------------------------------------------------------------ 2d rate limits

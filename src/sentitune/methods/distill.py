@@ -102,11 +102,17 @@ class DistilledClassifier(SequenceClassifier):
         return self
 
     def _targets(self, rows: list[dict]) -> list[list[float]]:
-        """Per row ``[p_neg, p_pos, gold or NO_LABEL]``; a gold-only row's one-hot label is its soft target."""
+        """Per row ``[p_neg, p_pos, gold or NO_LABEL]``; a gold-only row's one-hot label is its soft target.
+
+        A row's own ``soft_label`` (one P(positive) shared by a group of counterfactual sentences,
+        `sentitune data augment --scorer`) wins over the teacher's probability for that row alone:
+        otherwise the student would learn the teacher's different scores for each identity term. Such
+        a row's rounded label is not gold, so only the shared target trains it."""
         targets = []
         for row in rows:
-            gold = float(row["label"]) if row.get("label") is not None else NO_LABEL
-            soft = row.get("soft")
+            shared = row.get("soft_label")
+            gold = float(row["label"]) if row.get("label") is not None and shared is None else NO_LABEL
+            soft = [1.0 - shared, shared] if shared is not None else row.get("soft")
             if soft is None:
                 if gold < 0:
                     raise ValueError("a distillation row needs `soft` or `label`")

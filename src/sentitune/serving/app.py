@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from sentitune.errors import SentituneError
 from sentitune.serving.compat import compat_router
 from sentitune.serving.errors import install_error_handlers
 from sentitune.serving.guards import BodySizeLimit, ShedWhenBusy
-from sentitune.serving.observability import configure_logging, observe
+from sentitune.serving.observability import Observe, configure_logging
 from sentitune.serving.page import page_router
 from sentitune.serving.routes import legacy_router, ops_router, v1_router
 from sentitune.serving.schemas import request_models
@@ -54,6 +55,17 @@ async def lifespan(app: FastAPI):
     if loader is not None:
         await loader
     await service.batcher.stop()  # requests already queued are answered first
+    gc.unfreeze()  # what Service.load froze can be collected again (tests run many servers in one process)
+
+
+class SentituneApp(FastAPI):
+    """FastAPI behind the early 503 (``ShedWhenBusy``, set by ``create_app``): under overload the
+    refusals are most requests, so each skips even what FastAPI and Starlette do first per request."""
+
+    shed: ShedWhenBusy
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.shed(scope, receive, send)
 
 
 def create_app(config: ServeConfig | None = None, model: Any = None) -> FastAPI:
@@ -61,19 +73,23 @@ def create_app(config: ServeConfig | None = None, model: Any = None) -> FastAPI:
     config = config or ServeConfig()
     if config.auth_enabled and not config.api_keys:
         raise SentituneError("auth is enabled but no API key is configured: set API_KEY, api_keys in the config, or --no-auth")
-    app = FastAPI(
+    app = SentituneApp(
         title="sentitune",
         description="POSITIVE/NEGATIVE sentiment with calibrated confidence.",
         version=__version__,
         lifespan=lifespan,
+        # FastAPI's OpenTelemetry hooks asked for a tracer provider on every request (3% of the event
+        # loop at 64 connections); the server has its own metrics and logs (observability.py)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.service = Service(config, model)
+    service = app.state.service = Service(config, model)
     install_error_handlers(app)
-    # inside `observe` (added later = further out), so the 413 it raises is counted and logged there
+    # inside `Observe` (added later = further out), so the 413 it raises is counted and logged there
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
-    app.middleware("http")(observe)
-    service = app.state.service  # outermost: a full queue refuses before anything else runs
-    app.add_middleware(ShedWhenBusy, busy=service.batcher.full, on_shed=service.metrics.overloaded.inc)
+    app.add_middleware(Observe)
+    # in front of the whole app: a full queue refuses before anything else runs
+    app.shed = ShedWhenBusy(super(SentituneApp, app).__call__, busy=service.batcher.full,
+                            on_shed=service.metrics.overloaded.inc, hold_s=config.shed_hold_s)
     models = request_models(config.max_text_chars, config.max_batch_texts)
     app.include_router(v1_router(models))
     app.include_router(legacy_router(models))

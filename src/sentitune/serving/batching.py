@@ -4,13 +4,18 @@ A transformer scores 32 texts in far less time than 32 single calls, so under co
 requests that queued while the model was busy (at most ``max_batch_size``) run as one batch;
 ``max_wait_ms`` > 0 additionally waits that long for company (benchmarks/load.py: no gain on CPU).
 The model runs on a single worker thread, so the event loop keeps accepting requests while a batch
-is being scored and the model is never called from two threads at once.
+is being scored and the model is never called from two threads at once. A model cheap enough that
+the hand-off costs more than its call (``inline``: numpy or scikit-learn models, which hold the GIL
+anyway) is called on the event loop itself, still batched: the batch is what queued meanwhile.
 
-Backpressure: once ``max_queue`` texts wait for the model, ``submit`` raises ``QueueFull`` at once
-(the server answers 503 + Retry-After) instead of letting the queue and every client's latency grow;
-``full()`` lets the server refuse a request before doing any work for it (guards.ShedWhenBusy).
-``on_timing`` receives each text's seconds in the queue and each model call's seconds, so the
-metrics say whether a slow answer waited for the model or for the model itself.
+Backpressure (``refusal``): a request is admitted while the texts ahead of it, at the recent model
+seconds per text (``CostEstimate``), would be answered within ``max_queue_wait_s``, and while no
+more than ``max_queue`` texts wait; otherwise ``submit`` raises ``QueueFull`` at once (the server
+answers 503 + Retry-After) instead of letting the queue and every client's latency grow. A count
+alone bounds nothing: under overload each model call slows (the refusals take CPU), so 256 queued
+texts meant 5 s. ``full()`` lets the server refuse a request before doing any work for it
+(guards.ShedWhenBusy). ``on_timing`` receives each text's seconds in the queue and each model call's
+seconds, so the metrics say whether a slow answer waited for the model or for the model itself.
 A batch that fails is scored again text by text, so one request's input never fails another's.
 """
 
@@ -23,7 +28,51 @@ from typing import Callable, Sequence
 
 
 class QueueFull(Exception):
-    """More texts wait for the model than the queue admits; the client should retry later."""
+    """The model has more work waiting than the server admits; the client should retry after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class CostEstimate:
+    """Recent model seconds per text: moving averages of each call's seconds and texts (their ratio
+    weighs a call by its texts). Written on the model thread as one tuple, read on the event loop."""
+
+    def __init__(self, weight: float = 0.2):
+        self.weight = weight
+        self._avg: tuple[float, float] | None = None  # (seconds, texts) per call
+
+    def observe(self, texts: int, seconds: float) -> None:
+        if texts < 1:
+            return
+        if self._avg is None:
+            self._avg = (seconds, float(texts))
+            return
+        s, n, w = *self._avg, self.weight
+        self._avg = (s + w * (seconds - s), n + w * (texts - n))
+
+    @property
+    def per_text(self) -> float:
+        """Seconds per text; 0 before any call was measured (nothing is refused for time then)."""
+        return 0.0 if self._avg is None else self._avg[0] / self._avg[1]
+
+
+def refusal(waiting: int, in_model: int, n: int, per_text: float,
+            max_queue: int | None, max_queue_wait_s: float | None) -> QueueFull | None:
+    """Why ``n`` more texts are not admitted (None: they are), given ``waiting`` texts queued and
+    ``in_model`` being scored. An empty queue always admits, so a request larger than either limit
+    is not refused forever; it waits for at most the call in progress."""
+    if not waiting:
+        return None
+    if max_queue is not None and waiting + n > max_queue:
+        return QueueFull(f"{waiting} texts are waiting for the model (limit {max_queue})",
+                         retry_after_s=(waiting + in_model) * per_text)
+    answered_in = (waiting + in_model + n) * per_text
+    if max_queue_wait_s is not None and answered_in > max_queue_wait_s:
+        return QueueFull(f"the texts waiting for the model take about {answered_in:.2f} s "
+                         f"(limit {max_queue_wait_s:g} s)", retry_after_s=answered_in)
+    return None
 
 
 class MicroBatcher:
@@ -36,6 +85,7 @@ class MicroBatcher:
         on_batch: Callable[[int], None] | None = None,
         max_queue: int | None = None,
         on_timing: Callable[[list[float], float], None] | None = None,
+        max_queue_wait_s: float | None = None,
     ):
         self.predict = predict
         self.max_batch_size = max(1, max_batch_size)
@@ -45,11 +95,14 @@ class MicroBatcher:
         # (each text's seconds in the queue, the model call's seconds): where a request's time went
         self.on_timing = on_timing or (lambda waits, seconds: None)
         self.max_queue = max_queue
+        self.max_queue_wait_s = max_queue_wait_s
+        self.cost = CostEstimate()
+        self.inline = False  # call the model on the event loop (set once the model is known to be cheap)
         self.waiting = 0  # texts submitted and not yet handed to the model
+        self.in_model = 0  # texts handed to the model and not yet answered
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentitune-model")
         self._queue: asyncio.Queue[tuple[str, asyncio.Future, float]] | None = None
         self._worker: asyncio.Task | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         if self.enabled and self._worker is None:
@@ -69,14 +122,14 @@ class MicroBatcher:
         self._executor.shutdown(wait=True)
 
     async def submit(self, texts: Sequence[str]) -> list[dict]:
-        """Score ``texts``; results in the same order. Raises ``QueueFull`` when the queue is full."""
+        """Score ``texts``; results in the same order. Raises ``QueueFull`` when they are not admitted."""
         self._admit(len(texts))
-        loop = self._loop = asyncio.get_running_loop()
         if not self.enabled or self._queue is None:
             # one model call per request: the baseline the load benchmark compares against
-            return await loop.run_in_executor(self._executor, self._predict_unbatched, list(texts), time.monotonic())
+            return await self._on_model_thread(self._predict_unbatched, list(texts), time.monotonic())
         futures = []
         now = time.monotonic()
+        loop = asyncio.get_running_loop()
         for text in texts:
             fut = loop.create_future()
             self._queue.put_nowait((text, fut, now))
@@ -84,46 +137,73 @@ class MicroBatcher:
         return list(await asyncio.gather(*futures))
 
     async def call(self, fn: Callable[[list[str]], list], texts: Sequence[str]) -> list:
-        """``fn(texts)`` alone on the model thread, under the same queue limit (for rarer model calls
+        """``fn(texts)`` alone on the model thread, under the same admission (for rarer model calls
         that the shared batches do not cover, e.g. raw scores)."""
         self._admit(len(texts))
-        loop = self._loop = asyncio.get_running_loop()
+        return await self._on_model_thread(fn, list(texts))
 
-        def run(batch: list[str]) -> list:
-            self._loop.call_soon_threadsafe(self._taken, len(batch))
-            return fn(batch)
+    def full(self) -> QueueFull | None:
+        """Why no request would be admitted now (None: one text would be)."""
+        return self._refusal(1)
 
-        return await loop.run_in_executor(self._executor, run, list(texts))
-
-    def full(self) -> bool:
-        """No request would be admitted now (``_admit`` refuses any n >= 1)."""
-        return self.max_queue is not None and self.waiting >= self.max_queue
+    def _refusal(self, n: int) -> QueueFull | None:
+        return refusal(self.waiting, self.in_model, n, self.cost.per_text, self.max_queue, self.max_queue_wait_s)
 
     def _admit(self, n: int) -> None:
-        # an empty queue always admits, so a request larger than max_queue is not refused forever
-        if self.max_queue is not None and self.waiting and self.waiting + n > self.max_queue:
-            raise QueueFull(f"{self.waiting} texts are waiting for the model (limit {self.max_queue})")
+        if (refused := self._refusal(n)) is not None:
+            raise refused
         self.waiting += n
 
-    def _taken(self, n: int) -> None:
-        self.waiting -= n
+    async def _on_model_thread(self, fn: Callable, texts: list[str], *args) -> list:
+        """``fn(texts, *args)`` on the model thread (or inline, on the event loop). Its texts count as
+        waiting until ``fn`` starts, then as in the model until it ends. The counts change only on the
+        event loop's thread, each move at most once, whichever comes first of ``fn`` starting and the
+        call ending (an executor shut down, or a caller cancelled before ``fn`` left the executor's
+        queue: then ``fn`` never runs)."""
+        loop, inline, n = asyncio.get_running_loop(), self.inline, len(texts)
+        where = ["waiting"]
+
+        def started() -> None:
+            if where[0] == "waiting":
+                self.waiting -= n
+                self.in_model += n
+                where[0] = "in_model"
+
+        def run() -> list:
+            if inline:
+                started()
+            else:
+                loop.call_soon_threadsafe(started)
+            return fn(texts, *args)
+
+        try:
+            return run() if inline else await loop.run_in_executor(self._executor, run)
+        finally:
+            if where[0] == "waiting":
+                self.waiting -= n
+            elif where[0] == "in_model":
+                self.in_model -= n
+            where[0] = "done"
 
     def _predict_unbatched(self, texts: list[str], queued: float) -> list[dict]:
-        # runs on the model thread: the count is only ever changed on the event loop's thread
-        self._loop.call_soon_threadsafe(self._taken, len(texts))
         self.on_batch(len(texts))
         start = time.monotonic()
         try:
             return self.predict(texts)
         finally:
-            self.on_timing([start - queued] * len(texts), time.monotonic() - start)
+            self._timed(texts, [start - queued] * len(texts), start)
 
     def _timed_batch(self, texts: list[str], waits: list[float]) -> list[dict | Exception]:
         start = time.monotonic()
         try:
             return self._predict_each_on_failure(texts)
         finally:
-            self.on_timing(waits, time.monotonic() - start)
+            self._timed(texts, waits, start)
+
+    def _timed(self, texts: list[str], waits: list[float], start: float) -> None:
+        seconds = time.monotonic() - start
+        self.cost.observe(len(texts), seconds)
+        self.on_timing(waits, seconds)
 
     def _predict_each_on_failure(self, texts: list[str]) -> list[dict | Exception]:
         """Score the batch; if that fails, each text alone, so only the texts that fail get the error."""
@@ -140,30 +220,34 @@ class MicroBatcher:
                 out.append(exc)
         return out
 
+    async def _next_batch(self) -> list[tuple[str, asyncio.Future, float]]:
+        """What queued, up to ``max_batch_size`` (waiting up to ``max_wait`` for more)."""
+        assert self._queue is not None
+        batch = [await self._queue.get()]
+        deadline = time.monotonic() + self.max_wait
+        while len(batch) < self.max_batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except asyncio.TimeoutError:
+                break
+        return batch
+
     async def _run(self) -> None:
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch_size:
-                if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except asyncio.TimeoutError:
-                    break
+            batch = await self._next_batch()
             texts = [text for text, _, _ in batch]
             taken = time.monotonic()
             waits = [taken - queued for _, _, queued in batch]
-            self._taken(len(texts))
             self.on_batch(len(texts))
             try:
-                results = await loop.run_in_executor(self._executor, self._timed_batch, texts, waits)
+                results = await self._on_model_thread(self._timed_batch, texts, waits)
             except Exception as exc:  # e.g. the executor was shut down; the server keeps going
                 results = [exc] * len(batch)
             for (_, fut, _), result in zip(batch, results):
@@ -175,3 +259,5 @@ class MicroBatcher:
                     fut.set_result(result)
             for _ in batch:
                 self._queue.task_done()
+            if self.inline:  # the answered requests respond before the next batch holds the loop
+                await asyncio.sleep(0)

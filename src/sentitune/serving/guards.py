@@ -8,10 +8,10 @@ each counter expires with its window so memory stays bounded by the clients seen
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-import uuid
 from typing import Callable
 
 from fastapi import HTTPException
@@ -22,7 +22,8 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from sentitune.config import ServeConfig
-from sentitune.serving.errors import overloaded_answer, too_large_message
+from sentitune.serving.batching import QueueFull
+from sentitune.serving.errors import new_request_id, overloaded_answer, too_large_message
 
 log = logging.getLogger("sentitune.serving")
 
@@ -77,7 +78,10 @@ class Limiter:
 
 
 def retry_seconds(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))
+    """Retry-After: whole seconds, at least 1 (a 0 invites the retry at once), at most a day."""
+    if math.isnan(seconds):
+        return "1"
+    return str(math.ceil(min(max(seconds, 1.0), 86_400.0)))
 
 
 class BodySizeLimit:
@@ -113,22 +117,31 @@ class BodySizeLimit:
 
 
 class ShedWhenBusy:
-    """ASGI middleware, outermost: while ``busy()`` (MAX_QUEUE texts already wait for the model) a POST,
+    """ASGI middleware, in front of the whole app: while ``busy()`` gives a refusal (the model has more
+    work waiting than the server admits: MAX_QUEUE texts, or MAX_QUEUE_WAIT_S seconds of them) a POST,
     the method of every route that scores texts, is answered 503 + Retry-After before routing, auth
     and body parsing. The same refusal made after them (``Service.score``) cost about as much
     event-loop time as a scored request: at 1,024 connections every request then queued for the
     loop behind the refusals. Counted in ``sentitune_overloaded_total``; keeps the connection open.
+
+    The 503 is sent after ``hold_s`` (SHED_HOLD_S; a held request costs no CPU): clients that retry at
+    once made refusals the server's main work. On 2 AMD EPYC cores at 256 connections (wrk, default
+    preset) answering ~22,000 refusals/s slowed each 32-text model call from 70 to 250 ms and left 100
+    answers/s; held 0.25 s, 1,200 refusals in 8 s and 400 answers/s (benchmarks/load.py).
     """
 
-    def __init__(self, app, busy: Callable[[], bool], on_shed: Callable[[], None]):
-        self.app, self.busy, self.on_shed = app, busy, on_shed
+    def __init__(self, app, busy: Callable[[], QueueFull | None], on_shed: Callable[[], None], hold_s: float = 0.0):
+        self.app, self.busy, self.on_shed, self.hold_s = app, busy, on_shed, hold_s
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or not self.busy():
+        if scope["type"] != "http" or scope["method"] != "POST" or (refused := self.busy()) is None:
             return await self.app(scope, receive, send)
         self.on_shed()
+        if self.hold_s:
+            await asyncio.sleep(self.hold_s)
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")[:64]
-        rid = given.decode("latin-1") or uuid.uuid4().hex
-        headers, body = overloaded_answer(rid, "server is busy: the model queue is full; retry shortly")
+        rid = given.decode("latin-1") or new_request_id()
+        headers, body = overloaded_answer(rid, f"server is busy: the model queue is full ({refused}); retry shortly",
+                                          retry_after=retry_seconds(refused.retry_after_s))
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -15,14 +15,13 @@ import logging
 import math
 import threading
 import time
-import uuid
 from typing import Any
 
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sentitune.config import ServeConfig
-from sentitune.serving.errors import error_body, overloaded_answer
+from sentitune.serving.errors import error_body, new_request_id, overloaded_answer
 
 REASONS = {431: b"Request Header Fields Too Large"}
 UVICORN_LOG = "uvicorn.error"  # the logger uvicorn's protocols warn on
@@ -69,7 +68,7 @@ async def too_many_connections(scope, receive, send) -> None:
     """uvicorn's answer beyond ``limit_concurrency``, as the app's own overload 503: a client that
     honours Retry-After comes back later instead of at once; the connection is closed."""
     message = "server is busy: too many concurrent connections; retry shortly"
-    headers, body = overloaded_answer(uuid.uuid4().hex, message, close=True)
+    headers, body = overloaded_answer(new_request_id(), message, close=True)
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -150,7 +149,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _reject(self, status: int, message: str) -> None:
         """Answer before the app sees the request (the JSON error body of every other error), then close."""
-        body = json.dumps(error_body(uuid.uuid4().hex, status, "headers_too_large", message)).encode()
+        body = json.dumps(error_body(new_request_id(), status, "headers_too_large", message)).encode()
         head = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status])]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head += [

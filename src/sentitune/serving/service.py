@@ -7,6 +7,7 @@ readiness probe instead of the port being closed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import logging
@@ -18,6 +19,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from sentitune.config import ServeConfig, runtime_settings
 from sentitune.errors import SentituneError
@@ -25,11 +27,15 @@ from sentitune.methods.base import text_problem
 from sentitune.methods.router import RouterModel
 from sentitune.serving.batching import MicroBatcher, QueueFull
 from sentitune.serving.errors import ApiError
-from sentitune.serving.guards import Limiter
+from sentitune.serving.guards import Limiter, retry_seconds
 from sentitune.serving.observability import Metrics
 from sentitune.serving.schemas import HealthResponse, ModelInfo
 
 log = logging.getLogger("sentitune.serving")
+# A model whose full micro-batch takes under this is called on the event loop (MicroBatcher.inline):
+# the hand-off to the model thread then costs more than it frees (the fast preset: 32 texts in a few
+# ms, in numpy under the GIL); a transformer's batch (~100 ms, torch without the GIL) keeps its thread.
+INLINE_BELOW_S = 0.010
 
 
 def memory_usage() -> dict[str, float]:
@@ -91,9 +97,11 @@ class Service:
         self.batcher = MicroBatcher(
             self._predict, config.batch_size, config.max_wait_ms, config.micro_batching,
             on_batch=self.metrics.batch_size.observe, max_queue=config.max_queue,
-            on_timing=self.metrics.observe_batch,
+            on_timing=self.metrics.observe_batch, max_queue_wait_s=config.max_queue_wait_s,
         )
         self.metrics.queued.set_function(lambda: self.batcher.waiting)
+        self.metrics.expected_wait.set_function(
+            lambda: (self.batcher.waiting + self.batcher.in_model) * self.batcher.cost.per_text)
         self.keys = [k.encode() for k in config.api_keys]
         # the logged client id is an HMAC: without the secret a log reader cannot test a guessed key
         self.key_id_secret = (config.key_id_secret or secrets.token_hex(32)).encode()
@@ -115,17 +123,48 @@ class Service:
             # MAX_LENGTH caps the tokens per text of the methods that truncate by the artifact's setting
             model.meta.max_length = min(model.meta.max_length, self.config.max_length)
             model.predict(["warm-up: the first call pays for lazy initialisation"])
+            self._measure(model)
         except Exception as exc:  # reported by /health as 503 "error", the process stays up
             self.load_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.error("model failed to load", extra={"model_path": self.config.model_path, "error": self.load_error})
             return
         self.model = model
         self.metrics.model_loaded.set(1)
-        log.info("model loaded", extra={"model_path": self.config.model_path or "default", "method": model.meta.method,
-                                        "path": self.path})
+        # what loading made lives as long as the server: kept out of the collector's full passes, which
+        # otherwise walk it every few thousand requests (a pause every such request waits for)
+        gc.collect()
+        gc.freeze()
+        log.info("model loaded", extra={
+            "model_path": self.config.model_path or "default", "method": model.meta.method, "path": self.path,
+            "inline": self.batcher.inline, "ms_per_text": round(self.batcher.cost.per_text * 1000, 3),
+        })
+
+    def _measure(self, model) -> None:
+        """Time a full micro-batch of short texts, best of three (new texts each time: the score cache
+        would answer repeats): the first estimate of the model's seconds per text, for the queue's time
+        limit, and whether the model is cheap enough to call inline."""
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads[1])
+        # timed as an inline model runs: with one BLAS thread, kept if inline. On the event loop a second
+        # BLAS thread only contends with the loop for a core: the fast preset's 32-text batch took 16-20 ms
+        # with numpy's two OpenBLAS threads on a 2-core machine busy with another job, 1.2-4 ms with one
+        blas = threadpool_limits(1, user_api="blas")
+        seconds = min(self._batch_seconds(model, run) for run in range(3))
+        self.batcher.cost.observe(self.config.batch_size, seconds)
+        self.batcher.inline = seconds < INLINE_BELOW_S
+        if not self.batcher.inline:
+            blas.restore_original_limits()
+
+    def _batch_seconds(self, model, run: int) -> float:
+        texts = [f"warm-up text {run}.{i}: a short sentence, as most are" for i in range(self.config.batch_size)]
+        start = time.monotonic()
+        model.predict_records(texts)
+        return time.monotonic() - start
 
     def _predict(self, texts: list[str]) -> list[dict]:
-        if self.threads:  # runs on the model thread, which alone calls torch
+        if self.threads:  # runs on the model thread (the event loop's when inline), which alone calls torch
             import torch
 
             torch.set_num_threads(self.threads[len(texts) > 1])
@@ -207,7 +246,8 @@ class Service:
             raise ApiError(400, "invalid_input", str(exc)) from None
         except QueueFull as exc:
             self.metrics.overloaded.inc()
-            raise ApiError(503, "overloaded", f"server is busy: {exc}; retry shortly", {"Retry-After": "1"}) from None
+            retry = {"Retry-After": retry_seconds(exc.retry_after_s)}
+            raise ApiError(503, "overloaded", f"server is busy: {exc}; retry shortly", retry) from None
 
     async def reasoning(self, texts: list[str], labels: list[str]) -> list[str | None]:
         """Explanations from models that can give one (instruct LLMs); None for the rest."""
