@@ -37,7 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results import markdown_table, write_section  # noqa: E402
+from benchmarks.results import cpu_title, markdown_table, write_section  # noqa: E402
 from sentitune.data import read_jsonl, sample_path  # noqa: E402
 from sentitune.methods.hardware import cpu_kind, detect  # noqa: E402
 
@@ -298,7 +298,7 @@ def main() -> None:
         return
     kind = cpu_kind(detect())
     suffix = f"-{args.name}" if args.name else ""
-    write_section(f"load-{kind}{suffix}", f"API load test with wrk ({detect().cpu}{', ' + args.name if args.name else ''})",
+    write_section(f"load-{kind}{suffix}", f"API load test with wrk ({cpu_title()}{', ' + args.name if args.name else ''})",
                   f"{table}\n\n{summary}")
 
 

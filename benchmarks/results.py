@@ -36,6 +36,26 @@ def machine() -> str:
     return f"{detect().describe()}, {os.cpu_count()} CPUs, {platform.platform()}{threads}"
 
 
+def cpuinfo_number(field: str, default: float) -> float:
+    try:
+        return float(next(line.split(":")[1] for line in open("/proc/cpuinfo") if line.split(":")[0].strip() == field))
+    except (OSError, StopIteration, ValueError):
+        return default
+
+
+ZEN = {25: "Zen 4", 26: "Zen 5"}  # AMD's cpu family numbers: both say only "AMD EPYC" in the model name
+
+
+def cpu_title() -> str:
+    """The CPU for a section title: the model name, and for AMD its Zen generation, which the name hides
+    (Zen 4 runs 512-bit ops at half rate, Zen 5 at full: their figures must not share a section)."""
+    from sentitune.methods.hardware import detect
+
+    cpu = detect().cpu
+    zen = ZEN.get(int(cpuinfo_number("cpu family", 0))) if "AMD" in cpu else None
+    return f"{cpu}, {zen}" if zen else cpu
+
+
 def markdown_table(headers: list[str], rows: list[list]) -> str:
     def fmt(v):
         if isinstance(v, float):

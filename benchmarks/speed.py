@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sentitune  # noqa: E402
-from benchmarks.results import markdown_table, write_section  # noqa: E402
+from benchmarks.results import cpu_title, cpuinfo_number, markdown_table, write_section  # noqa: E402
 from sentitune.config import LongTextConfig  # noqa: E402
 from sentitune.data import read_jsonl, sample_path  # noqa: E402
 from sentitune.export.onnx import export_onnx  # noqa: E402
@@ -70,13 +70,6 @@ PEAK_PER_CYCLE = {
 
 def isa_cap() -> str:
     return os.environ.get("ONEDNN_MAX_CPU_ISA", "")
-
-
-def cpuinfo_number(field: str, default: float) -> float:
-    try:
-        return float(next(line.split(":")[1] for line in open("/proc/cpuinfo") if line.split(":")[0].strip() == field))
-    except (OSError, StopIteration, ValueError):
-        return default
 
 
 def peak_flops(arithmetic: str) -> tuple[float, str]:
@@ -254,7 +247,7 @@ def main() -> None:
     sections.append(targets(summary, agreement) + "\n\n" + PATHS_NOTE)
     print("\n" + sections[-1])
     kind = cpu_kind(detect()) + (f"-isa-{isa_cap().lower()}" if isa_cap() else "")
-    title = f"Inference speed: plain pipeline vs sentitune ({detect().cpu}{', oneDNN capped at ' + isa_cap() if isa_cap() else ''})"
+    title = f"Inference speed: plain pipeline vs sentitune ({cpu_title()}{', oneDNN capped at ' + isa_cap() if isa_cap() else ''})"
     write_section(f"speed-{kind}", title, "\n\n".join(sections))
 
 

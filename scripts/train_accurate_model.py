@@ -17,19 +17,18 @@ are copied into the package unless --no-install.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_default_model import augmented_train_file, build_data, english_rows  # noqa: E402
+from train_default_model import augmented_train_file, build_data, english_rows, install, lora_recipe  # noqa: E402
 
 from sentitune import ENGLISH_MODEL_PATH  # noqa: E402
-from sentitune.config import LongTextConfig, LoraConfig, TrainConfig  # noqa: E402
 from sentitune.data import write_jsonl  # noqa: E402
 from sentitune.presets import PRESETS  # noqa: E402
 from sentitune.training import run_training  # noqa: E402
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -49,34 +48,9 @@ def main() -> None:
         augmented = augmented_train_file(data, 0.25, {}, str(ENGLISH_MODEL_PATH))
         write_jsonl(english_rows(augmented, args.max_rows), train_file)
         write_jsonl(english_rows(data / "val.jsonl", args.val_rows), val_file)
-    cfg = TrainConfig(
-        method="classifier",
-        model="all-mpnet-base-v2",
-        train_file=str(train_file),
-        val_file=str(val_file),
-        output_dir=str(args.work / "model"),
-        max_length=128,
-        num_epochs=args.epochs,
-        learning_rate=3e-4,
-        warmup_ratio=0.06,
-        batch_size=32,
-        eval_strategy="steps",
-        eval_steps=250,
-        save_total_limit=2,
-        logging_steps=25,
-        lora=LoraConfig(enabled=True, r=16, alpha=32, dropout=0.1),
-        long_text=LongTextConfig(strategy="chunks", max_windows=4),
-        resume_from_checkpoint="latest" if any((args.work / "model").glob("**/checkpoint-*/trainer_state.json")) else None,
-    )
-    model_dir = run_training(cfg)
-    if args.no_install:
-        print(f"model written to {model_dir} (not installed)")
-        return
-    target = PRESETS["accurate"]
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(model_dir, target, ignore=shutil.ignore_patterns("checkpoints", "runs", "README.md"))
-    print(f"accurate preset written to {target}")
+    cfg = lora_recipe("classifier", "all-mpnet-base-v2", train_file, val_file, args.work, epochs=args.epochs,
+                      learning_rate=3e-4, eval_steps=250, logging_steps=25)
+    install(run_training(cfg), PRESETS["accurate"], args.no_install)
 
 
 if __name__ == "__main__":

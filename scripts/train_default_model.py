@@ -139,6 +139,45 @@ def head_only_copy(model: Path, out: Path) -> Path:
     return out
 
 
+def lora_recipe(method: str, model: str, train_file: Path, val_file: Path, work: Path, *, epochs: float,
+                learning_rate: float, eval_steps: int, logging_steps: int, **extra) -> TrainConfig:
+    """The shipped English models' recipe (this script's and scripts/train_accurate_model.py's): LoRA
+    r=16 on every linear projection, 128 tokens, batch 32, checkpoints every ``eval_steps``."""
+    return TrainConfig(
+        method=method,
+        model=model,
+        train_file=str(train_file),
+        val_file=str(val_file),
+        output_dir=str(work / "model"),
+        max_length=128,
+        num_epochs=epochs,
+        learning_rate=learning_rate,
+        warmup_ratio=0.06,
+        batch_size=32,
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_total_limit=2,
+        logging_steps=logging_steps,
+        lora=LoraConfig(enabled=True, r=16, alpha=32, dropout=0.1),
+        # long reviews: mean logits over up to 4 windows (what the shipped models' sentitune.json say)
+        long_text=LongTextConfig(strategy="chunks", max_windows=4),
+        # a killed run continues from its newest complete checkpoint when rerun with the same work folder
+        resume_from_checkpoint="latest" if any((work / "model").glob("**/checkpoint-*/trainer_state.json")) else None,
+        **extra,
+    )
+
+
+def install(model_dir: Path, target: Path, no_install: bool) -> None:
+    """Copy the finished artifact (with its model card) into the package, without its checkpoints."""
+    if no_install:
+        print(f"model written to {model_dir} (not installed)")
+        return
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(model_dir, target, ignore=shutil.ignore_patterns("checkpoints", "runs"))
+    print(f"model written to {target}")
+
+
 def parse_weights(text: str) -> dict[str, float]:
     return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
 
@@ -174,39 +213,12 @@ def main() -> None:
         pool = args.work / "pool.jsonl"
         if not pool.exists():
             build_pool(args.shared, data, pool)
-        distill = {"method": "distill", "teacher": str(teacher), "unlabeled": [str(pool)]}
+        distill = {"teacher": str(teacher), "unlabeled": [str(pool)]}
     else:
         train_file = augmented_train_file(data, args.augment_ratio, args.augment_weights, args.scorer)
-    cfg = TrainConfig(
-        method="classifier",
-        model="all-minilm-l6-v2",
-        train_file=str(train_file),
-        val_file=str(val_file),
-        output_dir=str(args.work / "model"),
-        max_length=128,
-        num_epochs=args.epochs,
-        learning_rate=5e-4,
-        warmup_ratio=0.06,
-        batch_size=32,
-        eval_strategy="steps",
-        eval_steps=600,
-        save_total_limit=2,
-        logging_steps=50,
-        lora=LoraConfig(enabled=True, r=16, alpha=32, dropout=0.1),
-        # long reviews: mean logits over up to 4 windows (what the shipped model's sentitune.json says)
-        long_text=LongTextConfig(strategy="chunks", max_windows=4),
-        # a killed run continues from its newest complete checkpoint when rerun with the same --work
-        resume_from_checkpoint="latest" if any((args.work / "model").glob("**/checkpoint-*/trainer_state.json")) else None,
-        **distill,
-    )
-    model_dir = run_training(cfg)
-    if args.no_install:
-        print(f"model written to {model_dir} (not installed)")
-        return
-    if ENGLISH_MODEL_PATH.exists():
-        shutil.rmtree(ENGLISH_MODEL_PATH)
-    shutil.copytree(model_dir, ENGLISH_MODEL_PATH, ignore=shutil.ignore_patterns("checkpoints", "runs", "README.md"))
-    print(f"default model written to {ENGLISH_MODEL_PATH}")
+    cfg = lora_recipe("distill" if distill else "classifier", "all-minilm-l6-v2", train_file, val_file, args.work,
+                      epochs=args.epochs, learning_rate=5e-4, eval_steps=600, logging_steps=50, **distill)
+    install(run_training(cfg), ENGLISH_MODEL_PATH, args.no_install)
 
 
 if __name__ == "__main__":

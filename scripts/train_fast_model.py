@@ -21,7 +21,7 @@
 6. The `static` method's MLP head fitted on the target: the teacher's P(POSITIVE) by default
    (--gold-weight 0; 1 = gold labels only). The artifact is written to <work>/model (or --out) and
    copied into the package.
-Chosen on the validation split (benchmarks/fast.py has the held-out test figures): fine-tuned
+Chosen on the validation split (benchmarks/presets.py has the held-out test figures): fine-tuned
 vectors + teacher targets 0.841; distilled vectors as they are, MLP head, 0.828 (gold), 0.825
 (teacher), 0.829 (mix); with 6,000 training words added to the vocabulary (--vocab-words) 0.820 to
 0.826, so none are added. A logistic-regression head instead of the MLP lost 2.5 points (held-out mean).

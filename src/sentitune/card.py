@@ -22,6 +22,7 @@ CARD_FILE = "README.md"
 # import the zoo (a higher layer), and these facts are about the upstream models, not the zoo.
 BASE_MODELS: dict[str, tuple[str | None, str, list[str] | None]] = {
     "all-minilm-l6-v2": ("sentence-transformers/all-MiniLM-L6-v2", "apache-2.0", ["en"]),
+    "all-mpnet-base-v2": ("sentence-transformers/all-mpnet-base-v2", "apache-2.0", ["en"]),
     "smollm2-135m-instruct": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0", ["en"]),
     "gemma3-270m": ("google/gemma-3-270m", "gemma", None),
     "tiny-qwen3": (None, "apache-2.0", None),
