@@ -150,6 +150,9 @@ def train_model(
         callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=checkpoint_to_resume(cfg.resume_from_checkpoint, checkpoint_dir))
+    # under mixed precision accelerate wrapped the model's forward in autocast; the trained model must
+    # predict in the precision its artifact will load in (fp32), so the wrapper goes (in place)
+    trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     return trainer
 
 
