@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results import markdown_table, write_section  # noqa: E402
+from benchmarks.results import cpu_title, markdown_table, write_section  # noqa: E402
 from benchmarks.speed import forward_flops, peak_flops  # noqa: E402
 from sentitune.config import LoraConfig, TrainConfig  # noqa: E402
 from sentitune.data import read_jsonl, sample_path  # noqa: E402
@@ -100,7 +100,7 @@ def main() -> None:
              "that is time, and memory is not short).")
     print(body)
     if not args.no_write:
-        write_section(f"train-speed-{cpu_kind(hw)}", f"Training speed on a CPU ({hw.cpu})", body)
+        write_section(f"train-speed-{cpu_kind(hw)}", f"Training speed on a CPU ({cpu_title()})", body)
 
 
 if __name__ == "__main__":
