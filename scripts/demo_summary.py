@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         test_rows = load_test_rows(test_file)
         rows = [trained_row(demo)] + [
             preset_row(name, path, test_rows, test_file, demo / f"report-{name}")
-            for name, path in PRESETS.items() if (path / "sentitune.json").is_file()  # "accurate" is not shipped yet
+            for name, path in PRESETS.items() if (path / "sentitune.json").is_file()
         ]
     except SentituneError as exc:
         print(f"error: {exc}", file=sys.stderr)

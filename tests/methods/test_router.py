@@ -110,7 +110,7 @@ def test_broken_routes_are_one_line_errors(tmp_path, chinese_dir):
 def test_default_route_is_the_shipped_english_model_and_the_default_is_the_router():
     assert ENGLISH_MODEL_DIR == sentitune.ENGLISH_MODEL_PATH.resolve()
     assert sentitune.DEFAULT_MODEL_PATH.resolve() == SHIPPED_ROUTER.resolve()
-    assert sentitune.CHINESE_MODEL_PATH.resolve() == (SHIPPED_ROUTER / "../chinese").resolve()
+    assert sentitune.CHINESE_MODEL_PATH.resolve() == (SHIPPED_ROUTER / "../chinese_mix").resolve()
 
 
 def test_shipped_router_reads_chinese_without_a_warning(cli):
@@ -210,5 +210,5 @@ def test_info_says_the_default_is_a_router_and_lists_its_routes(cli):
     lines = result.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("default model: a router"))
     routes = [line.strip() for line in lines[start + 1:start + 3]]
-    assert routes[0].startswith("zh -> ") and "models/chinese (tfidf" in routes[0]
+    assert routes[0].startswith("zh -> ") and "models/chinese_mix (ensemble" in routes[0]
     assert routes[1].startswith("en -> ") and "default_model (classifier: all-minilm-l6-v2" in routes[1]

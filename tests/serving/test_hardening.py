@@ -152,7 +152,7 @@ def test_full_queue_answers_503_with_retry_after_at_once(tfidf_model_dir):
             for r in [late, *early]:
                 assert r.json()["error"]["type"] == "overloaded" and r.headers["Retry-After"] == "1"
             for r in early:
-                assert_error(r, 503, "model queue is full")
+                assert_error(r, 503, "2 texts are waiting for the model (limit 2)")
             assert httpx.get(f"{url}/api/v1/health").status_code == 200  # probes are never shed
             assert not any(f.done() for f in admitted)
             assert metric(url, "sentitune_overloaded_total") == 3

@@ -17,6 +17,7 @@ METHODS: dict[str, str] = {
     "zero-shot": "sentitune.methods.instruct:ZeroShotModel",
     "onnx": "sentitune.methods.onnx:OnnxClassifier",
     "router": "sentitune.methods.router:RouterModel",
+    "ensemble": "sentitune.methods.ensemble:EnsembleModel",
     "distill": "sentitune.methods.distill:DistilledClassifier",
     "static": "sentitune.methods.static:StaticHead",
 }

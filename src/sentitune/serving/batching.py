@@ -142,6 +142,11 @@ class MicroBatcher:
         self._admit(len(texts))
         return await self._on_model_thread(fn, list(texts))
 
+    @property
+    def expected_wait_s(self) -> float:
+        """Seconds until the texts now waiting or being scored are answered, at the recent cost per text."""
+        return (self.waiting + self.in_model) * self.cost.per_text
+
     def full(self) -> QueueFull | None:
         """Why no request would be admitted now (None: one text would be)."""
         return self._refusal(1)

@@ -77,6 +77,11 @@ class Limiter:
         return max(1.0, stats.reset_time - time.time())
 
 
+def busy_answer(refused: QueueFull) -> tuple[str, str]:
+    """The 503's message and Retry-After value for a refused request (one wording, wherever refused)."""
+    return f"server is busy: {refused}; retry shortly", retry_seconds(refused.retry_after_s)
+
+
 def retry_seconds(seconds: float) -> str:
     """Retry-After: whole seconds, at least 1 (a 0 invites the retry at once), at most a day."""
     if math.isnan(seconds):
@@ -141,7 +146,7 @@ class ShedWhenBusy:
             await asyncio.sleep(self.hold_s)
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")[:64]
         rid = given.decode("latin-1") or new_request_id()
-        headers, body = overloaded_answer(rid, f"server is busy: the model queue is full ({refused}); retry shortly",
-                                          retry_after=retry_seconds(refused.retry_after_s))
+        message, retry_after = busy_answer(refused)
+        headers, body = overloaded_answer(rid, message, retry_after=retry_after)
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -27,7 +27,7 @@ from sentitune.methods.base import text_problem
 from sentitune.methods.router import RouterModel
 from sentitune.serving.batching import MicroBatcher, QueueFull
 from sentitune.serving.errors import ApiError
-from sentitune.serving.guards import Limiter, retry_seconds
+from sentitune.serving.guards import Limiter, busy_answer
 from sentitune.serving.observability import Metrics
 from sentitune.serving.schemas import HealthResponse, ModelInfo
 
@@ -100,8 +100,7 @@ class Service:
             on_timing=self.metrics.observe_batch, max_queue_wait_s=config.max_queue_wait_s,
         )
         self.metrics.queued.set_function(lambda: self.batcher.waiting)
-        self.metrics.expected_wait.set_function(
-            lambda: (self.batcher.waiting + self.batcher.in_model) * self.batcher.cost.per_text)
+        self.metrics.expected_wait.set_function(lambda: self.batcher.expected_wait_s)
         self.keys = [k.encode() for k in config.api_keys]
         # the logged client id is an HMAC: without the secret a log reader cannot test a guessed key
         self.key_id_secret = (config.key_id_secret or secrets.token_hex(32)).encode()
@@ -246,8 +245,8 @@ class Service:
             raise ApiError(400, "invalid_input", str(exc)) from None
         except QueueFull as exc:
             self.metrics.overloaded.inc()
-            retry = {"Retry-After": retry_seconds(exc.retry_after_s)}
-            raise ApiError(503, "overloaded", f"server is busy: {exc}; retry shortly", retry) from None
+            message, retry_after = busy_answer(exc)
+            raise ApiError(503, "overloaded", message, {"Retry-After": retry_after}) from None
 
     async def reasoning(self, texts: list[str], labels: list[str]) -> list[str | None]:
         """Explanations from models that can give one (instruct LLMs); None for the rest."""
