@@ -53,7 +53,7 @@ def previous_tfidf():
     return Pipeline([("features", features), ("clf", LogisticRegression(C=1.0, max_iter=2000))])
 
 
-SHIPPED = "char 1-3 NB-LR + untagged weibo_senti_100k copies (shipped)"
+SHIPPED = "char 1-3 NB-LR + untagged weibo_senti_100k copies (the shipped route's n-grams)"
 # every candidate: training rows -> a fitted model with .predict(texts)
 CANDIDATES = {
     "sentitune tfidf (word 1-2 + char_wb 1-4, C=4)": stock(TfidfModel.build),
