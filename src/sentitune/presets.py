@@ -1,9 +1,10 @@
 """Named presets: a word a user can pass instead of a model directory.
 
-    default   the shipped router (Chinese -> character n-grams, everything else -> LoRA MiniLM)
+    default   the shipped router (Chinese -> character n-grams averaged with a multilingual-e5 head,
+              everything else -> LoRA MiniLM)
     fast      static model2vec embeddings + an MLP head, both distilled from the default English
               model (scripts/train_fast_model.py); tens of thousands of texts/s on a CPU
-    accurate  a router like the default's: Chinese -> the same character n-gram model, everything else ->
+    accurate  a router like the default's: Chinese -> the default's Chinese route, everything else ->
               a LoRA adapter on all-mpnet-base-v2 (``ACCURATE_ENGLISH``, scripts/train_accurate_model.py);
               its 438 MB base is installed apart: `sentitune models prepare all-mpnet-base-v2`
 
