@@ -40,7 +40,10 @@ def test_without_the_trained_models_report_it_says_what_to_run(demo, capsys):
 @pytest.mark.slow
 def test_table_puts_the_trained_model_beside_the_default(demo, capsys):
     run_evaluation(demo / "model", demo / "data" / "test.jsonl", demo / "report")
-    assert summary_script().main([str(demo)]) == 0
+    script = summary_script()
+    # the accurate preset's row is built the same way, at 2 minutes of mpnet on a CPU: tests/test_presets.py has it
+    script.PRESETS = {name: path for name, path in script.PRESETS.items() if name != "accurate"}
+    assert script.main([str(demo)]) == 0
     out = capsys.readouterr().out
     rows = json.loads((demo / "summary.json").read_text())
     assert [r["model"] for r in rows][:2] == [f"trained ({demo / 'model'})", "preset default"]

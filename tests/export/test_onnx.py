@@ -96,13 +96,14 @@ def test_only_classifiers_export(tfidf_model_dir, tmp_path):
 
 
 def test_cli_export_of_the_default_router_then_predict(tmp_path):
-    """The default is a router: its English route becomes ONNX, its Chinese tfidf route is copied."""
+    """The default is a router: its English route becomes ONNX, its Chinese ensemble is copied with its members."""
     out = tmp_path / "cli-onnx"
     run = lambda *a: subprocess.run([sys.executable, "-m", "sentitune", *map(str, a)], capture_output=True, text=True)  # noqa: E731
     assert run("export", "onnx", "--out", out, "--quantize", "int8").returncode == 0
     router = sentitune.load(out)
     assert router.meta.method == "router"
-    assert {n: m.meta.method for n, m in router.models.items()} == {"zh": "tfidf", "en": "onnx"}
+    assert {n: m.meta.method for n, m in router.models.items()} == {"zh": "ensemble", "en": "onnx"}
+    assert {p.name for p in (out / "zh").iterdir() if p.is_dir()} == {"ngrams", "e5"}
     assert router.meta.options["routes"] == {"zh": "zh", "en": "en"}  # self-contained: moves as one directory
     texts = ["这部电影太好看了", "服务太差了，再也不来"]
     np.testing.assert_allclose(router.predict_proba(texts), sentitune.load().predict_proba(texts), atol=1e-12)

@@ -24,6 +24,18 @@ def test_length_batches_cover_every_text_once_within_both_caps():
     assert flat == sorted(flat)  # similar lengths share a batch
 
 
+def test_a_batch_is_cut_where_padding_would_cost_more_than_a_call():
+    near, apart = [10] * 16 + [11] * 16, [10] * 16 + [60] * 16
+    assert [len(b) for b in length_batches(near, 64, 4096, call_cost_tokens=48)] == [32]  # 16 x 1 token
+    assert [len(b) for b in length_batches(apart, 64, 4096, call_cost_tokens=48)] == [16, 16]  # 16 x 50 tokens
+    assert [len(b) for b in length_batches(apart, 64, 4096, call_cost_tokens=10_000)] == [32]
+    rng = np.random.default_rng(0)
+    tweets = rng.integers(5, 55, size=32).tolist()
+    batches = length_batches(tweets, 32, 4096)
+    padded = sum(len(b) * max(tweets[i] for i in b) for b in batches)
+    assert padded < 1.6 * sum(tweets) and len(batches) <= 6
+
+
 def test_bucketed_scores_come_back_in_input_order(sample_test):
     model = sentitune.load()
     texts = [r["text"] for r in sample_test[:60]]

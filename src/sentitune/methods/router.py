@@ -182,8 +182,8 @@ class RouterModel(SentimentModel):
         sub-models are loaded, and ``save`` copies them into the output directory."""
         spec = getattr(config, "model", None) or ""
         routes = parse_routes(spec)
-        self.sources = {name: _resolve(ref, Path.cwd()) for name, ref in routes.items()}
-        self.models = {name: _load(path, ()) for name, path in self.sources.items()}
+        self.sources = {name: resolve_ref(ref, Path.cwd()) for name, ref in routes.items()}
+        self.models = {name: load_submodel(path, ()) for name, path in self.sources.items()}
         self.meta.options = {"routes": {name: name for name in routes}, "fallback": "en"}
         self.meta.base_model = describe(self.models)
         self._adopt_lengths()
@@ -213,11 +213,11 @@ class RouterModel(SentimentModel):
         routes = check_routes(meta.options.get("routes"), meta.options.get("fallback", "en"), directory)
         models, sources = {}, {}
         for name, ref in routes.items():
-            path = sources[name] = _resolve(ref, here)
+            path = sources[name] = resolve_ref(ref, here)
             if path.resolve() in (*chain, here):
                 raise ArtifactError(f"router {directory}: route {name!r} leads back to a router that contains it")
             try:
-                models[name] = _load(path, (*chain, here), precision=precision, device=device)
+                models[name] = load_submodel(path, (*chain, here), precision=precision, device=device)
             except ArtifactError as exc:
                 raise ArtifactError(f"router {directory}: route {name!r}: {exc}") from None
         return cls(meta, models, sources)
@@ -252,7 +252,7 @@ def build_router(out_dir: str | Path, routes: dict[str, str | Path], *, copy: bo
         if ref == DEFAULT_ROUTE and not copy:
             stored[name] = ref
             continue
-        source = _resolve(str(ref), Path.cwd())
+        source = resolve_ref(str(ref), Path.cwd())
         sub = read_meta(source)
         if copy:
             shutil.copytree(source, out / name, dirs_exist_ok=True)
@@ -306,21 +306,23 @@ def route_dirs(directory: str | Path) -> dict[str, Path]:
     retrained in place changes the router's scores, not its sentitune.json)."""
     meta = read_meta(directory)
     routes = check_routes(meta.options.get("routes"), meta.options.get("fallback", "en"), directory)
-    return {name: _resolve(ref, Path(directory).resolve()).resolve() for name, ref in routes.items()}
+    return {name: resolve_ref(ref, Path(directory).resolve()).resolve() for name, ref in routes.items()}
 
 
 def describe(models: dict[str, SentimentModel]) -> str:
     return ", ".join(f"{name}={m.meta.method}:{m.meta.base_model or 'own'}" for name, m in models.items())
 
 
-def _resolve(ref: str, base: Path) -> Path:
+def resolve_ref(ref: str, base: Path) -> Path:
+    """A sub-model reference (a router's route, an ensemble's member) as a path: relative to ``base``."""
     if ref == DEFAULT_ROUTE:
         return ENGLISH_MODEL_DIR
     path = Path(ref).expanduser()
     return path if path.is_absolute() else base / path
 
 
-def _load(path: Path, chain: tuple, **kwargs: Any) -> SentimentModel:
+def load_submodel(path: Path, chain: tuple, **kwargs: Any) -> SentimentModel:
+    """The artifact at ``path``; ``chain``: the routers it is inside of, so a loop is caught."""
     from sentitune.methods import get_method
 
     meta = read_meta(path)
