@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from sentitune.config import TrainConfig
 from sentitune.methods.base import Scorer, SentimentModel
 from sentitune.methods.classifier import SequenceClassifier
+from sentitune.methods.engine import text_key
 from sentitune.zoo import cache_dir
 
 NO_LABEL = -1.0  # the gold column of a row the teacher alone labels
@@ -31,10 +32,6 @@ LABEL_CHUNK = 512  # texts labelled between two appends to the cache (what a kil
 def teacher_digest(teacher: SentimentModel) -> str:
     """Changes with anything that changes the teacher's scores (its metadata lists its files' sha256)."""
     return hashlib.sha256(teacher.meta.model_dump_json().encode()).hexdigest()[:32]
-
-
-def _key(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def teacher_soft_labels(teacher: SentimentModel, texts: list[str], cache: Path | None = None) -> np.ndarray:
@@ -49,7 +46,7 @@ def teacher_soft_labels(teacher: SentimentModel, texts: list[str], cache: Path |
                 known[row["k"]] = row["p"]
             except (ValueError, KeyError):  # a line cut by a kill mid-write: that text is labelled again
                 continue
-    keys = [_key(t) for t in texts]
+    keys = [text_key(t) for t in texts]
     todo = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in known))
     if path.is_file() and path.stat().st_size:
         with path.open("rb") as tail:
@@ -63,10 +60,10 @@ def teacher_soft_labels(teacher: SentimentModel, texts: list[str], cache: Path |
         for start in range(0, len(todo), LABEL_CHUNK):
             chunk = todo[start:start + LABEL_CHUNK]
             proba = teacher.predict_proba(chunk)
-            lines = [json.dumps({"k": _key(t), "p": [round(float(v), 6) for v in p]}) for t, p in zip(chunk, proba)]
+            lines = [json.dumps({"k": text_key(t), "p": [round(float(v), 6) for v in p]}) for t, p in zip(chunk, proba)]
             handle.write("\n".join(lines) + "\n")
             handle.flush()
-            known.update((_key(t), list(map(float, p))) for t, p in zip(chunk, proba))
+            known.update((text_key(t), list(map(float, p))) for t, p in zip(chunk, proba))
             bar.update(len(chunk))
     return np.array([known[k] for k in keys], dtype=np.float64)
 

@@ -7,6 +7,7 @@ fast that call is on a CPU.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -60,6 +61,11 @@ def resolve_device(device: str) -> str:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def text_key(text: str) -> str:
+    """A short fixed-length key per text for on-disk caches (teacher labels, embeddings)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 # A forward call's fixed cost (Python and kernel launches) in padded tokens' worth of compute: on 2 Zen 4

