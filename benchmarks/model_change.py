@@ -1,6 +1,6 @@
 """What a change to a shipped model did: before and after, per source, calibration and every behaviour test.
 
-    python benchmarks/model_change.py --before DIR --after DIR [--work runs/default] [--name default-model-change] [--no-write]
+    python benchmarks/model_change.py --before DIR --after DIR [--work runs/default] [--name default-model-change] [--title 'Default model'] [--no-write]
 
 Both models are scored on the held-out per-source test splits that scripts/train_default_model.py
 writes (neither model trained on them; rebuilt if absent) and on the behaviour suite's EVAL half
@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("runs/default"))
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--name", default="default-model-change")
+    ap.add_argument("--title", default="Default model", help="what changed, for the section heading")
     ap.add_argument("--no-write", action="store_true", help="print only: a candidate, not the shipped change")
     args = ap.parse_args()
     data = args.work / "data"
@@ -109,7 +110,7 @@ def main() -> None:
     print(body)
     if args.no_write:
         return
-    write_section(args.name, "Default model: what the change did, per source and per behaviour test (issue 14)", body)
+    write_section(args.name, f"{args.title}: what the change did, per source and per behaviour test (issues 14, 15)", body)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,16 @@
 
     python scripts/train_fast_model.py [--work runs/fast] [--shared ../shared/data]
                                        [--distill-python /work/m2v/bin/python] [--no-install]
+                                       [--teacher DIR] [--rows FILE ...] [--vectors DIR]
+
+The shipped preset (2026-12-06): the vectors of the fast preset before it (steps 1-5 with the
+default model as teacher), tuned again on the accurate preset's labels over the default-distillation
+run's English rows and unlabeled pool (scripts/train_default_model.py --teacher ... --work
+runs/default-distill wrote them and labelled them; the labels are cached per text):
+    python scripts/train_fast_model.py --work runs/fast-acc --finetune-epochs 16 \
+        --teacher runs/default-distill/accurate-head --vectors src/sentitune/models/fast \
+        --rows runs/default-distill/train-english.jsonl runs/default-distill/pool.jsonl
+Held out (benchmarks/presets.py), mean over English sources 0.8220 -> 0.8347, no source lower.
 
 1. The training split of the default model (scripts/train_default_model.py's build_data plus its
    behaviour-teaching augmentation, seed 42): the same base rows, so the held-out per-source test
@@ -14,9 +24,9 @@
    `model2vec[distill]` pins transformers < 5.4, which the project cannot use, so this step runs in a
    separate virtual environment given by --distill-python:
        python3 -m venv /work/m2v && /work/m2v/bin/pip install 'model2vec[distill]' scikit-learn torch==2.13.0
-4. Teacher labels: the shipped English default model's P(POSITIVE) for every training text, cached in
-   <work>/teacher-<fingerprint of the default model>/labels/ one chunk at a time, so an interrupted
-   run resumes where it stopped. Test splits are never labelled.
+4. Teacher labels: the teacher's P(POSITIVE) for every training text (--teacher; by default the shipped
+   English default model), cached per text as `--method distill` caches them (methods/distill.py), so
+   an interrupted run resumes where it stopped. Test splits are never labelled.
 5. The static vectors trained further (--finetune-epochs, default 8) to regress the target's logit.
 6. The `static` method's MLP head fitted on the target: the teacher's P(POSITIVE) by default
    (--gold-weight 0; 1 = gold labels only). The artifact is written to <work>/model (or --out) and
@@ -39,14 +49,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sentitune.data import read_jsonl, write_jsonl  # noqa: E402
 
 FAST_MODEL_PATH = Path(__file__).resolve().parents[1] / "src" / "sentitune" / "models" / "fast"
-CHUNK = 2048  # texts per cached teacher-label chunk
 # model2vec's own recipe; run by --distill-python (see step 3)
 DISTILL = """
 import json, sys
@@ -57,13 +65,16 @@ model.save_pretrained(sys.argv[2])
 """
 
 
-def build_splits(shared: Path, data: Path, augment_ratio: float) -> Path:
-    """The default model's train/val/test split and its augmented training file (same seed, same rows)."""
+def build_splits(shared: Path, data: Path, augment_ratio: float | None) -> Path:
+    """The default model's train/val/test split and its augmented training file (same seed, same rows;
+    None: the split alone)."""
     from scripts.train_default_model import build_data
     from sentitune.data.augment import augment_rows
 
     if not (data / "train.jsonl").exists():
         build_data(shared, data)
+    if augment_ratio is None:
+        return data / "train.jsonl"
     train_file = data / f"train-augmented-{augment_ratio:g}.jsonl"
     if not train_file.exists():
         rows, _ = augment_rows(read_jsonl(data / "train.jsonl"), ratio=augment_ratio, seed=42)
@@ -143,27 +154,13 @@ def finetune_static(static: Path, out: Path, texts: list[str], target: np.ndarra
     return out
 
 
-def teacher_labels(texts: list[str], cache: Path) -> np.ndarray:
-    """The default model's P(POSITIVE) per text; each chunk is cached under a hash of its texts."""
-    cache.mkdir(parents=True, exist_ok=True)
-    teacher, parts = None, []
-    starts = range(0, len(texts), CHUNK)
-    for start in tqdm(starts, desc=f"teacher labels ({CHUNK} texts a step)", unit="chunk"):
-        chunk = texts[start:start + CHUNK]
-        path = cache / f"{hashlib.sha1(repr(chunk).encode()).hexdigest()}.npy"
-        if not path.exists():
-            if teacher is None:
-                import sentitune
-                from sentitune import ENGLISH_MODEL_PATH
+def teacher_labels(teacher: Path, texts: list[str]) -> np.ndarray:
+    """The teacher's P(POSITIVE) per text, from the per-text cache `--method distill` keeps."""
+    import sentitune
+    from sentitune.methods.distill import teacher_soft_labels
 
-                # the English default model itself (sentitune.load() is the language router in front of
-                # it), at the precision users get here ("auto": bf16 on CPUs with AMX, 99.9% same labels)
-                teacher = sentitune.load(ENGLISH_MODEL_PATH)
-            p = teacher.predict_proba(chunk)[:, 1].astype(np.float32)
-            np.save(path.with_suffix(".tmp.npy"), p)
-            path.with_suffix(".tmp.npy").rename(path)  # a killed run never leaves a half chunk
-        parts.append(np.load(path))
-    return np.concatenate(parts)
+    # at the precision users get here ("auto": bf16 where native, >= 99.5% fp32's labels)
+    return teacher_soft_labels(sentitune.load(teacher), texts)[:, 1].astype(np.float32)
 
 
 def main() -> None:
@@ -181,34 +178,49 @@ def main() -> None:
                     help="add this many frequent training-text words to the static vocabulary as whole tokens")
     ap.add_argument("--finetune-epochs", type=int, default=8,
                     help="train the static vectors on the targets for up to this many epochs first; 0 = as distilled")
+    ap.add_argument("--teacher", type=Path, default=None,
+                    help="model whose P(POSITIVE) is the target (default: the shipped English default model)")
+    ap.add_argument("--rows", type=Path, nargs="+", default=None,
+                    help="JSONL files of the texts to train on (rows without a label take the teacher's alone); "
+                         "default: the default model's augmented training split")
+    ap.add_argument("--vectors", type=Path, default=None,
+                    help="static vectors to start from (a model2vec folder or the fast preset) instead of "
+                         "distilling the default model's encoder")
     ap.add_argument("--out", type=Path, default=None, help="artifact directory (default <work>/model)")
     ap.add_argument("--until", choices=("data", "labels", "static", "model"), default="model")
     ap.add_argument("--no-install", action="store_true", help="leave the shipped fast model as it is")
     args = ap.parse_args()
 
     data = args.work / "data"
-    train_file = build_splits(args.shared, data, args.augment_ratio)
-    train, val = read_jsonl(train_file), read_jsonl(data / "val.jsonl")
+    train_file = build_splits(args.shared, data, None if args.rows else args.augment_ratio)
+    train = [r for f in args.rows for r in read_jsonl(f)] if args.rows else read_jsonl(train_file)
+    val = read_jsonl(data / "val.jsonl")
     if args.until == "data":
         return
     from sentitune import ENGLISH_MODEL_PATH
 
-    # everything the teacher shapes (labels, its encoder, the vectors) lives under its fingerprint, so
-    # a retrained default model never meets caches of the one before
-    teacher_dir = args.work / f"teacher-{hashlib.sha1((ENGLISH_MODEL_PATH / 'sentitune.json').read_bytes()).hexdigest()[:10]}"
-    soft = teacher_labels([r["text"] for r in train], teacher_dir / "labels")
-    np.save(teacher_dir / "teacher-labels.npy", soft)  # row-aligned with the training file, for experiments
-    print(f"teacher labels: {len(soft)}, agree with gold on {np.mean((soft > 0.5) == [r['label'] for r in train]):.4f}")
+    teacher = args.teacher or ENGLISH_MODEL_PATH
+    # everything the teacher shapes (its encoder, the vectors) lives under its fingerprint, so a
+    # retrained teacher never meets the files of the one before
+    teacher_dir = args.work / f"teacher-{hashlib.sha1((teacher / 'sentitune.json').read_bytes()).hexdigest()[:10]}"
+    teacher_dir.mkdir(parents=True, exist_ok=True)
+    soft = teacher_labels(teacher, [r["text"] for r in train])
+    gold = np.array([r.get("label", -1) for r in train], dtype=float)
+    has_gold = gold >= 0
+    print(f"teacher labels: {len(soft)}, agree with gold on {np.mean((soft > 0.5)[has_gold] == gold[has_gold]):.4f}")
     if args.until == "labels":
         return
-    encoder = export_teacher_encoder(teacher_dir / "encoder")
-    words = vocabulary([r["text"] for r in train], encoder / "tokenizer.json", args.vocab_words) if args.vocab_words else None
-    name = f"static-{args.pooling}-{args.pca_dims}" + (f"-vocab{args.vocab_words}" if words else "")
-    static = distill_static(encoder, teacher_dir / name, args.distill_python, args.pca_dims, args.pooling, words)
+    if args.vectors:
+        static = args.vectors
+    else:
+        encoder = export_teacher_encoder(teacher_dir / "encoder")
+        words = vocabulary([r["text"] for r in train], encoder / "tokenizer.json", args.vocab_words) if args.vocab_words else None
+        name = f"static-{args.pooling}-{args.pca_dims}" + (f"-vocab{args.vocab_words}" if words else "")
+        static = distill_static(encoder, teacher_dir / name, args.distill_python, args.pca_dims, args.pooling, words)
     if args.until == "static":
         return
-    gold = np.array([r["label"] for r in train], dtype=float)
-    target = args.gold_weight * gold + (1 - args.gold_weight) * soft
+    # rows without a gold label (an unlabeled pool) take the teacher's alone
+    target = np.where(has_gold, args.gold_weight * gold + (1 - args.gold_weight) * soft, soft)
     if args.finetune_epochs:
         static = finetune_static(static, teacher_dir / f"{static.name}-tuned-gw{args.gold_weight:g}-e{args.finetune_epochs}",
                                  [r["text"] for r in train], target, args.finetune_epochs)
@@ -218,11 +230,12 @@ def main() -> None:
 
     model = StaticHead().fit([dict(r, soft_label=float(t)) for r, t in zip(train, target)], val,
                              TrainConfig(method="static", model=str(static)), epochs=args.epochs)
-    model.meta.training.update(gold_weight=args.gold_weight, teacher="the English default model (sentitune.ENGLISH_MODEL_PATH)",
-                               static_model="model2vec distillation of the default model's merged encoder, "
-                                            f"pooling {args.pooling}, PCA {args.pca_dims}, "
-                                            f"{len(words or [])} words added to the vocabulary, "
-                                            f"{args.finetune_epochs or 'no'} epochs of fine-tuning on the targets")
+    vectors = (f"the static vectors of {args.vectors}" if args.vectors else
+               "model2vec distillation of the default model's merged encoder, "
+               f"pooling {args.pooling}, PCA {args.pca_dims}, {len(words or [])} words added to the vocabulary")
+    model.meta.training.update(gold_weight=args.gold_weight,
+                               teacher=str(args.teacher) if args.teacher else "the English default model (sentitune.ENGLISH_MODEL_PATH)",
+                               static_model=f"{vectors}, {args.finetune_epochs or 'no'} epochs of fine-tuning on the targets")
     model.meta.base_model = "static:all-minilm-l6-v2"  # model2vec vectors distilled from the LoRA-merged encoder
     model.meta.training["finetune_epochs"] = args.finetune_epochs
     # calibrated as `sentitune train` calibrates: a temperature fitted on the validation split

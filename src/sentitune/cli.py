@@ -483,6 +483,9 @@ def info():
         print(f"default model runs: {served.precision} ({served.reason}{pending})")
     else:
         print(f"default model runs: {settings.precision} (SENTITUNE_PRECISION={settings.precision})")
+    # methods/hf.py inference_forward: what a transformer's forward pass runs as
+    print("forward pass: " + ("eager PyTorch on the GPU" if torch.cuda.is_available() else
+                              "a frozen TorchScript graph of the model, made at its first prediction (eager where tracing fails)"))
 
     _print_default_routes()
 

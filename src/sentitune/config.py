@@ -209,6 +209,10 @@ class ServeConfig(_Layered):
         0.0, ge=0, description="Micro-batching: longest a text waits for others (ms); 0: take what queued while the model was busy"
     )
     micro_batching: bool = Field(True, description="Score concurrent requests together in one model call")
+    model_workers: int | None = Field(
+        None, gt=0, description="Model calls that run at once, each on its own thread; unset: one per core "
+        "(a call alone gets every core, calls at once share them)",
+    )
     cache_size: int = Field(
         10_000, ge=0, description="LRU cache of recent texts' scores (repeats skip the model); 0 turns it off"
     )

@@ -1,4 +1,4 @@
-"""The inference engine under every transformer predictor: length buckets, bf16, settings errors."""
+"""The inference engine under every transformer predictor: length buckets, the traced graph, bf16, settings errors."""
 
 import os
 import subprocess
@@ -42,6 +42,20 @@ def test_bucketed_scores_come_back_in_input_order(sample_test):
     bucketed = model.logits(texts)
     one_by_one = np.concatenate([model.logits([t]) for t in texts])
     np.testing.assert_allclose(bucketed, one_by_one, atol=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_cpu_model_predicts_through_a_traced_graph_that_scores_as_the_eager_model(sample_test, precision):
+    model = sentitune.load(sentitune.ENGLISH_MODEL_PATH, precision=precision)
+    tokenizer = model.tokenizer
+    texts = [r["text"] for r in sample_test if len(tokenizer(r["text"])["input_ids"]) <= model.meta.max_length][:48]
+    traced = model.logits(texts)  # padded length buckets of several sizes, none seen when tracing
+    assert model.forward_runner[1] == "TorchScript graph"
+    with torch.inference_mode():
+        eager = np.concatenate([model.model(**tokenizer([t], return_tensors="pt")).logits.float().numpy() for t in texts])
+    np.testing.assert_allclose(traced, eager, atol=1e-4 if precision == "fp32" else 0.05)
+    model.to("cpu")  # placed again: the graph is made again from the weights as they are then
+    assert model._forward is None and model.forward_runner[1] == "TorchScript graph"
 
 
 def test_bf16_agrees_with_fp32(sample_test):

@@ -54,6 +54,7 @@ def test_info_names_the_cpu_and_the_chosen_path(cli, monkeypatch, tmp_path):
     # what sentitune.load() runs, before the agreement check has been measured in this cache
     expected = "not yet measured" if choose_precision(detect()).precision == "bf16" else "default model runs: fp32"
     assert "default model runs: " in result.stdout and expected in result.stdout
+    assert "forward pass: a frozen TorchScript graph" in result.stdout
 
 
 def test_load_picks_the_verified_path_and_falls_back_to_fp32_without_native_bf16(monkeypatch, tmp_path):

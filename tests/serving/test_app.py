@@ -249,7 +249,7 @@ def test_max_length_setting_caps_the_served_models_tokens():
     assert len(service.model.models["en"]._tokenize([long_text])[0]) == 16  # the default router's English route
 
 
-def test_one_text_leaves_the_event_loop_a_core_and_a_batch_gets_them_all(monkeypatch, tfidf_model_dir):
+def test_one_text_leaves_the_event_loop_a_core_a_batch_alone_gets_them_all_and_calls_at_once_share(monkeypatch, tfidf_model_dir):
     import torch
 
     from sentitune.serving.app import Service
@@ -260,10 +260,13 @@ def test_one_text_leaves_the_event_loop_a_core_and_a_batch_gets_them_all(monkeyp
         torch.set_num_threads(cores)
         service = Service(ServeConfig(model_path=str(tfidf_model_dir), auth_enabled=False))
         service.load()
-        assert service.threads == (max(1, cores - 1), cores)
+        assert service.batcher.workers == cores and service.threads == (max(1, cores - 1), cores, 1)
         service._predict(["one text"])
         assert torch.get_num_threads() == max(1, cores - 1)
         service._predict(["a batch", "of two"])
         assert torch.get_num_threads() == cores
+        service._calls = 1  # another model thread is scoring a batch: this call shares the cores
+        service._predict(["a batch", "of two"])
+        assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

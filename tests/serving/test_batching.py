@@ -172,3 +172,36 @@ def test_a_request_cancelled_before_the_model_took_it_leaves_no_count(tfidf_mode
     assert after == (0, 0, None)
     assert scored == ["first", "third"]  # "second" never reached the model
     assert third == model.predict_records(["third"])
+
+
+def test_with_two_model_threads_a_batch_is_answered_while_another_is_still_scored(tfidf_model_dir):
+    model = sentitune.load(tfidf_model_dir)
+    real_logits, entered, release = model.logits, threading.Event(), threading.Event()
+
+    def logits(texts):  # the real model; the batch holding "slow" waits until the test lets it go
+        if "slow" in texts:
+            entered.set()
+            assert release.wait(30)
+        return real_logits(texts)
+
+    model.logits = logits
+
+    async def scenario():
+        batcher = MicroBatcher(model.predict_records, max_queue=1_000, workers=2)
+        await batcher.start()
+        slow = asyncio.ensure_future(batcher.submit(["slow"]))
+        assert await asyncio.to_thread(entered.wait, 30)
+        quick = await asyncio.wait_for(batcher.submit(["a lovely stay", "a dreadful stay"]), 30)
+        still_scoring = not slow.done()
+        batcher.cost.observe(10, 1.0)
+        shared_cost = batcher.per_text_s, batcher.cost.per_text
+        release.set()
+        await slow
+        counts = batcher.waiting, batcher.in_model
+        await batcher.stop()
+        return quick, still_scoring, shared_cost, counts
+
+    quick, still_scoring, (shared, per_call), counts = asyncio.run(scenario())
+    assert still_scoring and quick == model.predict_records(["a lovely stay", "a dreadful stay"])
+    assert shared == pytest.approx(per_call / 2)  # two calls at once: the queue drains twice as fast
+    assert counts == (0, 0)

@@ -129,7 +129,8 @@ def test_full_queue_answers_503_with_retry_after_at_once(tfidf_model_dir):
         return real_logits(texts)
 
     model.logits = held_logits
-    config = ServeConfig(auth_enabled=False, cache_size=0, max_queue=2, batch_size=1)
+    # one model thread, so what comes after the held call waits in the queue
+    config = ServeConfig(auth_enabled=False, cache_size=0, max_queue=2, batch_size=1, model_workers=1)
     analyze = lambda text: post(url, "/api/v1/analyze", {"text": text}, key=None)  # noqa: E731
     with live_server(config, model=model) as url, ThreadPoolExecutor(4) as pool:
         try:
@@ -180,7 +181,8 @@ def test_work_past_max_queue_wait_s_is_shed_after_the_hold_with_a_timed_retry_af
         return real_logits(texts)
 
     model.logits = slow_logits
-    config = ServeConfig(auth_enabled=False, cache_size=0, batch_size=1, max_queue_wait_s=1.0, shed_hold_s=0.5)
+    config = ServeConfig(auth_enabled=False, cache_size=0, batch_size=1, max_queue_wait_s=1.0, shed_hold_s=0.5,
+                         model_workers=1)  # one model thread: the queue fills behind the call in flight
     app = create_app(config, model)
     cost = app.state.service.batcher.cost
     analyze = lambda text: post(url, "/api/v1/analyze", {"text": text}, key=None)  # noqa: E731

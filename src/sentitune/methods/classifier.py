@@ -21,8 +21,8 @@ from sentitune.config import TrainConfig
 from sentitune.methods.base import Capabilities, Scorer, SentimentModel, softmax, warn_if_unreadable
 from sentitune.methods.engine import length_batches, resolve_device
 from sentitune.methods.hf import (
-    add_lora, cast, load_model, load_tokenizer, mean_over_windows, quiet_transformers, reads_head, save_model,
-    text_windows,
+    add_lora, cast, inference_forward, load_model, load_tokenizer, mean_over_windows, quiet_transformers, reads_head,
+    save_model, text_windows,
 )
 from sentitune.zoo import resolve_model
 
@@ -52,6 +52,7 @@ class SequenceClassifier(SentimentModel):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size, self.max_tokens = batch_size, max_tokens
+        self._forward = None  # (function, what runs it), made on the first prediction (hf.inference_forward)
 
     # ------------------------------------------------------------------------------ building
     @staticmethod
@@ -129,7 +130,7 @@ class SequenceClassifier(SentimentModel):
             compute_loss_func=self._loss(cfg, train),
             processing_class=self.tokenizer,
         )
-        self.model = trainer.model.eval()
+        self.model, self._forward = trainer.model.eval(), None
         self.meta.training["global_steps"] = trainer.state.global_step
         self.meta.training["best_checkpoint"] = trainer.state.best_model_checkpoint
         return self
@@ -166,14 +167,24 @@ class SequenceClassifier(SentimentModel):
         encodings, owner = self._encode(texts)
         out = np.empty((len(encodings), 2), dtype=np.float32)
         device = next(self.model.parameters()).device
+        forward = self.forward_runner[0]
         for idx in length_batches([len(ids) for ids in encodings], self.batch_size, self.max_tokens):
             batch = self.tokenizer.pad({"input_ids": [encodings[i] for i in idx]}, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
-            out[idx] = self.model(**batch).logits.float().cpu().numpy()
+            out[idx] = forward(batch).float().cpu().numpy()
         return out if owner is None else mean_over_windows(out, owner, len(texts))
+
+    @property
+    def forward_runner(self) -> tuple[Callable[[dict], torch.Tensor], str]:
+        """The function that runs a padded batch through the model, and what it is (a TorchScript
+        graph on a CPU, else the eager model), made once per set of weights."""
+        if self._forward is None:
+            self._forward = inference_forward(self.model, self.tokenizer)
+        return self._forward
 
     def to(self, device: str) -> "SequenceClassifier":
         self.model.to(resolve_device(device))
+        self._forward = None
         return self
 
     # ------------------------------------------------------------------------------ persistence

@@ -68,9 +68,10 @@ def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-# A forward call's fixed cost (Python and kernel launches) in padded tokens' worth of compute: on 2 Zen 4
-# cores the default model's call costs 3.5 ms + ~72 us per token of a full batch (benchmarks/forward_cost.py).
-CALL_COST_TOKENS = 48
+# A forward call's fixed cost in padded tokens' worth of compute: on 2 Zen 4 cores the default model's
+# call through its TorchScript graph costs 2.5 ms + ~73 us per token of a full batch (eager: 4.2 ms;
+# benchmarks/forward_cost.py).
+CALL_COST_TOKENS = 34
 
 
 def length_batches(lengths: Sequence[int], max_batch: int, max_tokens: int,

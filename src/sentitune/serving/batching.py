@@ -3,8 +3,11 @@
 A transformer scores 32 texts in far less time than 32 single calls, so under concurrency the
 requests that queued while the model was busy (at most ``max_batch_size``) run as one batch;
 ``max_wait_ms`` > 0 additionally waits that long for company (benchmarks/load.py: no gain on CPU).
-The model runs on a single worker thread, so the event loop keeps accepting requests while a batch
-is being scored and the model is never called from two threads at once. A model cheap enough that
+The model runs on ``workers`` model threads, so the event loop keeps accepting requests while
+batches are being scored: with two, one batch is scored while the next one forms and starts on the
+other core (a transformer's TorchScript graph and onnxruntime run without the GIL). On 2 Zen 4 cores
+two single-threaded calls at once served 396-405 requests/s at 64 connections where one call at a
+time on both cores served 335 (benchmarks/load.py): small matrices keep one core busier than two. A model cheap enough that
 the hand-off costs more than its call (``inline``: numpy or scikit-learn models, which hold the GIL
 anyway) is called on the event loop itself, still batched: the batch is what queued meanwhile.
 
@@ -86,6 +89,7 @@ class MicroBatcher:
         max_queue: int | None = None,
         on_timing: Callable[[list[float], float], None] | None = None,
         max_queue_wait_s: float | None = None,
+        workers: int = 1,
     ):
         self.predict = predict
         self.max_batch_size = max(1, max_batch_size)
@@ -96,18 +100,19 @@ class MicroBatcher:
         self.on_timing = on_timing or (lambda waits, seconds: None)
         self.max_queue = max_queue
         self.max_queue_wait_s = max_queue_wait_s
+        self.workers = max(1, workers)
         self.cost = CostEstimate()
         self.inline = False  # call the model on the event loop (set once the model is known to be cheap)
         self.waiting = 0  # texts submitted and not yet handed to the model
         self.in_model = 0  # texts handed to the model and not yet answered
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentitune-model")
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sentitune-model")
         self._queue: asyncio.Queue[tuple[str, asyncio.Future, float]] | None = None
-        self._worker: asyncio.Task | None = None
+        self._worker: asyncio.Future | None = None
 
     async def start(self) -> None:
         if self.enabled and self._worker is None:
             self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._run())
+            self._worker = asyncio.gather(*(self._run() for _ in range(self.workers)))
 
     async def stop(self) -> None:
         """Finish what is queued, then stop (graceful shutdown loses no accepted request)."""
@@ -143,16 +148,21 @@ class MicroBatcher:
         return await self._on_model_thread(fn, list(texts))
 
     @property
+    def per_text_s(self) -> float:
+        """Model seconds per text of the server as a whole: each call's, shared by the calls that run at once."""
+        return self.cost.per_text / self.workers
+
+    @property
     def expected_wait_s(self) -> float:
         """Seconds until the texts now waiting or being scored are answered, at the recent cost per text."""
-        return (self.waiting + self.in_model) * self.cost.per_text
+        return (self.waiting + self.in_model) * self.per_text_s
 
     def full(self) -> QueueFull | None:
         """Why no request would be admitted now (None: one text would be)."""
         return self._refusal(1)
 
     def _refusal(self, n: int) -> QueueFull | None:
-        return refusal(self.waiting, self.in_model, n, self.cost.per_text, self.max_queue, self.max_queue_wait_s)
+        return refusal(self.waiting, self.in_model, n, self.per_text_s, self.max_queue, self.max_queue_wait_s)
 
     def _admit(self, n: int) -> None:
         if (refused := self._refusal(n)) is not None:

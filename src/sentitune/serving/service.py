@@ -14,6 +14,7 @@ import logging
 import os
 import resource
 import secrets
+import threading
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -64,24 +65,29 @@ def gpu_available() -> bool:
         return False
 
 
-def model_threads() -> tuple[int, int] | None:
-    """torch's intra-op threads for (one text, a batch) on the model thread; None: leave torch alone
-    (SENTITUNE_THREADS is set, or no torch).
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def model_threads(workers: int) -> tuple[int, int, int] | None:
+    """torch's intra-op threads for a model call of (one text, a batch, any call while another runs)
+    on a model thread; None: leave torch alone (SENTITUNE_THREADS is set, or no torch).
 
     One text gets a core less than the process may use, so the event loop (parsing, auth, JSON, the
     next hand-off) keeps a core: on 2 Sapphire Rapids cores that gave p50 6.3 ms instead of 11.4 ms
-    at one connection. A batch gets every core: a 32-text batch was the whole server's bottleneck
-    under load, and on 2 AMD EPYC (Zen 5) cores all of them served 319 requests/s at 64 connections
-    instead of 195 (benchmarks/load.py; switching the count per call costs nothing measurable)."""
+    at one connection. A batch alone gets every core: a 32-text batch was the whole server's
+    bottleneck under load, and on 2 AMD EPYC (Zen 5) cores all of them served 319 requests/s at 64
+    connections instead of 195. Calls that run at once (``workers`` model threads) share the cores
+    (benchmarks/load.py; switching the count per call costs nothing measurable)."""
     if runtime_settings().threads:
         return None
     try:
         import torch
     except ImportError:
         return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     batch = min(torch.get_num_threads(), cores)
-    return max(1, min(batch, cores - 1)), batch
+    return max(1, min(batch, cores - 1)), batch, max(1, batch // workers)
 
 
 class Service:
@@ -90,7 +96,8 @@ class Service:
         self.model = model
         self.path: str | None = None  # the inference path chosen at load, for /health
         self.load_error: str | None = None
-        self.threads: tuple[int, int] | None = None  # torch threads for (one text, a batch): model_threads
+        self.threads: tuple[int, int, int] | None = None  # torch threads per kind of call: model_threads
+        self._calls, self._calls_lock = 0, threading.Lock()  # model calls running now, on the model threads
         self.started = time.monotonic()
         self.metrics = Metrics()
         self.limiter = Limiter(config)
@@ -98,6 +105,7 @@ class Service:
             self._predict, config.batch_size, config.max_wait_ms, config.micro_batching,
             on_batch=self.metrics.batch_size.observe, max_queue=config.max_queue,
             on_timing=self.metrics.observe_batch, max_queue_wait_s=config.max_queue_wait_s,
+            workers=config.model_workers or usable_cores(),
         )
         self.metrics.queued.set_function(lambda: self.batcher.waiting)
         self.metrics.expected_wait.set_function(lambda: self.batcher.expected_wait_s)
@@ -111,7 +119,7 @@ class Service:
         import sentitune
 
         try:
-            self.threads = model_threads()
+            self.threads = model_threads(self.batcher.workers)
             if self.threads:  # the one-text count while loading: the bf16 check runs as the server will
                 import torch
 
@@ -163,11 +171,19 @@ class Service:
         return time.monotonic() - start
 
     def _predict(self, texts: list[str]) -> list[dict]:
-        if self.threads:  # runs on the model thread (the event loop's when inline), which alone calls torch
-            import torch
+        # runs on a model thread (the event loop's when inline); torch's thread count is per thread
+        with self._calls_lock:
+            self._calls += 1
+            alone = self._calls == 1
+        try:
+            if self.threads:
+                import torch
 
-            torch.set_num_threads(self.threads[len(texts) > 1])
-        records = self.model.predict_records(texts)
+                torch.set_num_threads(self.threads[len(texts) > 1] if alone else self.threads[2])
+            records = self.model.predict_records(texts)
+        finally:
+            with self._calls_lock:
+                self._calls -= 1
         self.metrics.texts.inc(len(texts))
         return records
 
