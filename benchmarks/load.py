@@ -150,6 +150,36 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes under WORKERS > 1)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += parents.get(tree[-1], [])
+    return tree
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of one process in MiB; PSS divides each shared page among the processes sharing it,
+    so the PSS of a server's processes adds up to the memory they take together."""
+    values = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+    return int(values["Rss"].split()[0]) / 1024, int(values["Pss"].split()[0]) / 1024
+
+
+def server_memory(pid: int) -> str:
+    """The server's processes after a load run: each one's RSS and PSS, and their total PSS."""
+    found = [(p, *memory_mib(p)) for p in process_tree(pid) if Path(f"/proc/{p}/smaps_rollup").exists()]
+    each = ", ".join(f"RSS {rss:,.0f} / PSS {pss:,.0f}" for _, rss, pss in found)
+    return f"{len(found)} process{'es' * (len(found) > 1)} ({each} MiB), {sum(p for *_, p in found):,.0f} MiB PSS in all"
+
+
 def server_metrics(url: str) -> dict[str, dict[tuple, float]]:
     """Every sample of the server's Prometheus metrics: {sample name: {labels: value}}."""
     out: dict[str, dict[tuple, float]] = {}
@@ -267,7 +297,7 @@ def main() -> None:
     random.Random(0).shuffle(texts)
     script = write_script(texts, Path(tempfile.mkdtemp()) / "analyze.lua")
 
-    rows, path = [], None
+    rows, path, memory = [], None, {}
     for variant in args.batching:
         proc, url = start_server(args.model_path, variant == "on", settings)
         try:
@@ -277,6 +307,8 @@ def main() -> None:
                 r = measure(url, proc.pid, script, connections, args.seconds)
                 rows.append({"micro-batching": "on (default)" if variant == "on" else "off", **r})
                 print(json.dumps(rows[-1]), flush=True)
+            memory[variant] = server_memory(proc.pid)
+            print(f"server memory, micro-batching {variant}: {memory[variant]}", flush=True)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
@@ -291,7 +323,9 @@ def main() -> None:
         "share: wrk's part of the CPU time the two used). Latency is wrk's, over every answer, a shed request's "
         "503 included. 503 + Retry-After is load shedding (more than MAX_QUEUE texts waiting for the model, or more "
         "than LIMIT_CONCURRENCY connections); a 503 without Retry-After, other non-200, socket errors and timeouts "
-        "are errors. Queue wait p99 and model call ms are the server's own histograms."
+        "are errors. Queue wait p99 and model call ms are the server's own histograms. Server memory after the "
+        "rows (PSS shares each shared page among the processes that map it): "
+        + "; ".join(f"micro-batching {v}: {m}" for v, m in memory.items()) + "."
     )
     print(f"\n{table}\n\n{summary}")
     if args.no_write:
