@@ -9,16 +9,20 @@ from sentitune.artifact import read_meta
 from sentitune.errors import SentituneError
 from sentitune import zoo
 from sentitune.methods.router import route_dirs
-from sentitune.presets import ACCURATE_ENGLISH, PRESETS, preset_path
+from sentitune.presets import ACCURATE_ENGLISH, FAST_ENGLISH, PRESETS, preset_path
 
 
 def test_shipped_presets_are_artifacts():
     assert preset_path("default") == sentitune.DEFAULT_MODEL_PATH
     assert read_meta(preset_path("default")).method == "router"
     fast = preset_path("fast")
-    assert read_meta(fast).method == "static"
+    # English -> the static model; Chinese -> the default's character n-grams alone (no e5: it is slow)
+    assert read_meta(fast).method == "router" and read_meta(FAST_ENGLISH).method == "static"
+    assert route_dirs(fast) == {"zh": route_dirs(preset_path("default"))["zh"].parent / "chinese", "en": FAST_ENGLISH.resolve()}
     model = sentitune.load(fast)
-    assert model.predict(["I loved every minute of it.", "Worst purchase I have ever made."]) == ["POSITIVE", "NEGATIVE"]
+    assert model.predict(["I loved every minute of it.", "Worst purchase I have ever made.",
+                          "这部电影太好看了", "太差了，再也不买了"]) == ["POSITIVE", "NEGATIVE", "POSITIVE", "NEGATIVE"]
+    assert model.unreadable_warning(["这部电影太好看了"]) is None
 
 
 @pytest.mark.parametrize("name", ["all-minilm-l6-v2", "runs/model", "Fast", "./fast", Path("models/fast")])
@@ -55,7 +59,7 @@ def test_a_missing_preset_artifact_is_a_one_line_error(monkeypatch, tmp_path):
 
 
 def test_load_and_the_cli_take_a_preset_name(cli):
-    assert sentitune.load("fast").meta.method == "static"
+    assert sentitune.load("fast").meta.method == "router"
     result = cli("predict", "--model-path", "fast", "I loved every minute of it.")
     assert result.exit_code == 0 and result.stdout.startswith("POSITIVE"), result.stderr
     result = cli("predict", "--model-path", "nothing-like-a-preset", "fine")
@@ -85,7 +89,7 @@ def test_the_server_serves_a_preset_by_name():
             time.sleep(0.3)
         r = httpx.post(f"{url}/api/v1/analyze", json={"text": "I loved every minute of it."})
         assert r.status_code == 200 and r.json()["predicted_sentiment"] == "POSITIVE", r.text
-        assert httpx.get(f"{url}/api/v1/health").json()["model"]["method"] == "static"
+        assert httpx.get(f"{url}/api/v1/health").json()["model"]["method"] == "router"
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections import OrderedDict
 from typing import Callable
 from urllib.parse import urlsplit
@@ -23,25 +24,29 @@ DEFAULT_TTL_S = 86_400  # a day: long enough for repeats, short enough that old 
 
 
 class LruCache:
-    """The ``size`` most recently used distinct texts, in this process."""
+    """The ``size`` most recently used distinct texts, in this process. The server's model threads
+    share it: a lock keeps one thread from evicting a text between another's lookup and its move."""
 
     def __init__(self, size: int):
         self.size = size
         self.rows: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
 
     def get_many(self, texts: list[str]) -> list[np.ndarray | None]:
-        found = [self.rows.get(t) for t in texts]
-        for text, row in zip(texts, found):
-            if row is not None:
-                self.rows.move_to_end(text)
+        with self.lock:
+            found = [self.rows.get(t) for t in texts]
+            for text, row in zip(texts, found):
+                if row is not None:
+                    self.rows.move_to_end(text)
         return found
 
     def put_many(self, texts: list[str], rows: np.ndarray) -> None:
-        for text, row in zip(texts, rows):
-            self.rows[text] = row
-            self.rows.move_to_end(text)
-        while len(self.rows) > self.size:
-            self.rows.popitem(last=False)
+        with self.lock:
+            for text, row in zip(texts, rows):
+                self.rows[text] = row
+                self.rows.move_to_end(text)
+            while len(self.rows) > self.size:
+                self.rows.popitem(last=False)
 
 
 def _public(url: str) -> str:

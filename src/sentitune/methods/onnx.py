@@ -17,6 +17,8 @@ from sentitune.methods.engine import configure_threads, length_batches, require_
 from sentitune.methods.hf import mean_over_windows, reads_head, text_windows
 
 ONNX_FILE = "model.onnx"
+# what the Rust tokenizer's enable_truncation(max_length) sets
+HEAD_TRUNCATION = {"stride": 0, "strategy": "longest_first", "direction": "right"}
 
 
 class OnnxClassifier(SentimentModel):
@@ -34,16 +36,20 @@ class OnnxClassifier(SentimentModel):
 
     def logits(self, texts: list[str]) -> np.ndarray:
         # The Rust tokenizer's batch API directly: a quarter less time than transformers' wrapper.
-        # Settings per call: the wrapper changes them on its own calls, and the server may lower
-        # meta.max_length after loading.
+        # Settings checked per call: the wrapper changes them on its own calls, and the server may
+        # lower meta.max_length after loading. Changed only when they differ, as the wrapper does: a
+        # change while another model thread is encoding would fail ("Already borrowed").
         # A text over max_length is read as meta.long_text says, exactly as the PyTorch classifier
         # reads it (hf.text_windows); with the default (head) it is truncated.
         rust = self.tokenizer.backend_tokenizer
-        rust.no_padding()
+        if rust.padding is not None:
+            rust.no_padding()
         if reads_head(self.meta.long_text):
-            rust.enable_truncation(self.meta.max_length)
+            if rust.truncation != {**HEAD_TRUNCATION, "max_length": self.meta.max_length}:
+                rust.enable_truncation(self.meta.max_length)
             return self._run([e.ids for e in rust.encode_batch(texts)])
-        rust.no_truncation()
+        if rust.truncation is not None:
+            rust.no_truncation()
         encodings = rust.encode_batch(texts)
         if all(len(e.ids) <= self.meta.max_length for e in encodings):
             return self._run([e.ids for e in encodings])
