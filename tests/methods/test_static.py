@@ -8,10 +8,10 @@ import sentitune
 from sentitune.config import TrainConfig
 from sentitune.errors import ArtifactError, SentituneError
 from sentitune.methods.static import HEAD_FILE, STATIC_FILES, StaticHead
-from sentitune.presets import PRESETS
+from sentitune.presets import FAST_ENGLISH
 
 # the shipped fast model is itself a model2vec folder (its three files sit flat beside the head)
-STATIC_DIR = PRESETS["fast"]
+STATIC_DIR = FAST_ENGLISH
 
 
 def _accuracy(model, rows) -> float:
