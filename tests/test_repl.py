@@ -40,9 +40,9 @@ def session(tfidf_model_dir):
 def test_model_command_switches_to_a_preset_by_name(session):
     repl, out = session
     assert repl.handle(":model fast")
-    assert repl.model.meta.method == "static" and repl.model_name == "fast"
+    assert repl.model.meta.method == "router" and repl.model_name == "fast"
     assert repl.handle(":model no-such-preset-or-dir")  # one line, and the loop keeps the model it had
-    assert "presets: default, fast, accurate" in out.getvalue() and repl.model.meta.method == "static"
+    assert "presets: default, fast, accurate" in out.getvalue() and repl.model_name == "fast"
 
 
 def test_text_shows_label_and_bar_then_json_toggles(session):
