@@ -64,9 +64,9 @@ def main() -> None:
         torch.set_num_threads(threads)
         for tokens in TOKENS:
             for batch in BATCHES:
+                flops = float(forward_flops(model.model, [tokens])[0]) * batch
                 for name, forward in forwards.items():  # interleaved: the machine's drift hits both alike
                     seconds = median_seconds(forward, model, tokens, batch, args.repeats)
-                    flops = float(forward_flops(model.model, [tokens])[0]) * batch
                     rows.append([threads, tokens, batch, name, seconds * 1000, batch / seconds, flops / seconds / 1e9,
                                  f"{flops / seconds / (peak * threads / cores):.0%}"])
                     if batch == 1:

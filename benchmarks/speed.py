@@ -31,7 +31,7 @@ from benchmarks.results import cpu_title, cpuinfo_number, markdown_table, write_
 from sentitune.config import LongTextConfig  # noqa: E402
 from sentitune.data import read_jsonl, sample_path  # noqa: E402
 from sentitune.export.onnx import export_onnx  # noqa: E402
-from sentitune.methods.hardware import cpu_kind, detect  # noqa: E402
+from sentitune.methods.hardware import cpu_kind, detect, usable_cores  # noqa: E402
 from sentitune.methods.tfidf import TfidfModel  # noqa: E402
 
 SHORT = ("sst2/train", "sentiment140/train_sample")
@@ -82,7 +82,7 @@ def peak_flops(arithmetic: str) -> tuple[float, str]:
     mhz, family = cpuinfo_number("cpu MHz", 2000.0), cpuinfo_number("cpu family", 0.0)
     if "AMD" in hw.cpu and unit.startswith("avx512") and family < 26:
         per_cycle //= 2
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     zen = {25: ", Zen 4: 512-bit at half rate", 26: ", Zen 5: full-width 512-bit"}.get(int(family), "") if "AMD" in hw.cpu else ""
     return cores * mhz * 1e6 * per_cycle, f"{unit} x {cores} cores at {mhz:,.0f} MHz{zen}"
 

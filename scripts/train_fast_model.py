@@ -56,8 +56,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sentitune.data import read_jsonl, write_jsonl  # noqa: E402
+from sentitune.presets import FAST_ENGLISH  # noqa: E402
 
-FAST_MODEL_PATH = Path(__file__).resolve().parents[1] / "src" / "sentitune" / "models" / "fast"
 # model2vec's own recipe; run by --distill-python (see step 3)
 DISTILL = """
 import json, sys
@@ -254,10 +254,10 @@ def main() -> None:
     print(f"model written to {out}")
     if args.no_install:
         return
-    if FAST_MODEL_PATH.exists():
-        shutil.rmtree(FAST_MODEL_PATH)
-    shutil.copytree(out, FAST_MODEL_PATH)
-    print(f"fast model written to {FAST_MODEL_PATH}")
+    if FAST_ENGLISH.exists():
+        shutil.rmtree(FAST_ENGLISH)
+    shutil.copytree(out, FAST_ENGLISH)
+    print(f"fast model written to {FAST_ENGLISH}")
 
 
 if __name__ == "__main__":

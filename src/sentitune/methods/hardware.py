@@ -8,6 +8,7 @@ flags so the rule can be tested for every kind of CPU on any machine.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,6 +57,11 @@ def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
 
 
 @lru_cache(maxsize=1)
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, which containers and taskset narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def detect() -> Hardware:
     """This machine's CPU model and flags (Linux; elsewhere no flags, so the safe fp32 path)."""
     try:

@@ -228,8 +228,7 @@ class EmbeddingHead(SentimentModel):
             head.classes_ = np.array([0, 1])
         except (ValueError, KeyError) as exc:
             raise ArtifactError(f"{directory / HEAD_FILE} is corrupt: {exc}") from None
-        base = meta.base_model or "all-minilm-l6-v2"
-        encoder = make_encoder(base, meta.options.get("pooling", "mean"), meta.max_length)
+        encoder = make_encoder(meta.base_model or "all-minilm-l6-v2", meta.options.get("pooling", "mean"), meta.max_length)
         if isinstance(encoder, Encoder):
             encoder.model = cast(encoder.model, precision)
         return cls(meta, encoder, head).placed(device)

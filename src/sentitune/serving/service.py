@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from sentitune.config import ServeConfig, runtime_settings
 from sentitune.errors import SentituneError
 from sentitune.methods.base import text_problem
+from sentitune.methods.hardware import usable_cores
 from sentitune.methods.router import RouterModel
 from sentitune.serving.batching import MicroBatcher, QueueFull
 from sentitune.serving.errors import ApiError
@@ -63,10 +64,6 @@ def gpu_available() -> bool:
         return torch.cuda.is_available()
     except ImportError:
         return False
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def model_threads(workers: int) -> tuple[int, int, int] | None:
