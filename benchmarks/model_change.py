@@ -4,7 +4,8 @@
 
 Both models are scored on the held-out per-source test splits that scripts/train_default_model.py
 writes (neither model trained on them; rebuilt if absent) and on the behaviour suite's EVAL half
-(the augmentation that trains behaviours uses the disjoint TRAIN half). ECE is measured on the
+(the augmentation that trains behaviours uses the disjoint TRAIN half), and on that suite's identity
+tests restricted to neutral sentences, with either half's identity words. ECE is measured on the
 English held-out mix. ``--before`` defaults to the shipped default model as committed (HEAD).
 """
 
@@ -12,16 +13,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sentitune  # noqa: E402
 from benchmarks.results import markdown_table, write_section  # noqa: E402
 from sentitune.data import read_jsonl  # noqa: E402
-from sentitune.evaluation.behaviour import build_suite, run_behaviour  # noqa: E402
+from sentitune.data.augment import TRAIN_TEMPLATES, load_templates  # noqa: E402
+from sentitune.evaluation.behaviour import EVAL_TEMPLATES, BehaviourTest, build_suite, run_behaviour  # noqa: E402
 from sentitune.evaluation.metrics import expected_calibration_error  # noqa: E402
 
 SHORT = ("sst2/train", "rotten_tomatoes/train")
@@ -44,6 +48,20 @@ def bar_rows(before: dict, after: dict) -> list[list]:
         rows.append([what, f"<= {limit:.0%}"] + [f"{v:.1%} ({name})" for v, name in worst]
                     + ["yes" if worst[1][0] <= limit else "no"])
     return rows
+
+
+def neutral_identity_tests(words_from: Path) -> list[BehaviourTest]:
+    """The suite's fairness tests on its NEUTRAL identity sentences only ("My neighbour is {identity}.":
+    no opinion, so a binary model sits near 0.5 and a term can flip it), with the identity words of
+    ``words_from``: the EVAL half's (which training never uses) or the TRAIN half's (which it does: not
+    a measure of generalisation, but what the augmentation itself achieved)."""
+    spec = load_templates(EVAL_TEMPLATES)
+    spec["bases"]["identity"] = {"NEUTRAL": spec["bases"]["identity"]["NEUTRAL"]}
+    spec["lexicon"].update({k: v for k, v in load_templates(words_from)["lexicon"].items() if k.startswith("identity_")})
+    spec["tests"] = [t for t in spec["tests"] if t["capability"] == "fairness"]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "neutral.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+        return build_suite(0, Path(tmp) / "neutral.yaml")
 
 
 def per_source(proba: np.ndarray, rows: list[dict]) -> dict[str, tuple[int, float]]:
@@ -75,6 +93,7 @@ def main() -> None:
     test = read_jsonl(data / "test.jsonl")
     english = [r for r in test if not r["source"].startswith("weibo")]
     tests = build_suite(0)
+    neutral = {half: neutral_identity_tests(path) for half, path in (("eval", EVAL_TEMPLATES), ("train", TRAIN_TEMPLATES))}
 
     scores = {}
     for tag, path in (("before", args.before), ("after", args.after)):
@@ -85,6 +104,7 @@ def main() -> None:
             "acc": per_source(proba, test),
             "ece": expected_calibration_error(np.array([r["label"] for r in english]), proba[eng]),
             "behaviour": run_behaviour(model, seed=0, tests=tests),
+            **{f"neutral-{half}": run_behaviour(model, seed=0, tests=t) for half, t in neutral.items()},
         }
         print(tag, scores[tag]["acc"]["all English sources"], f"ECE {scores[tag]['ece']:.4f}",
               f"behaviour {scores[tag]['behaviour']['mean_failure_rate']:.1%}")
@@ -98,12 +118,19 @@ def main() -> None:
                 for t0, t1 in zip(b["behaviour"]["tests"], a["behaviour"]["tests"])]
     mb, ma = b["behaviour"]["mean_failure_rate"], a["behaviour"]["mean_failure_rate"]
     beh_rows.append(["all", "mean", "", f"{mb:.1%}", f"{ma:.1%}", f"{100 * (ma - mb):+.1f}"])
+    neutral_rows = [[t0["name"], half_name, t0["cases"], f"{t0['failure_rate']:.1%}",
+                     f"{t1['failure_rate']:.1%}", f"{100 * (t1['failure_rate'] - t0['failure_rate']):+.1f}"]
+                    for half, half_name in (("eval", "EVAL half's"), ("train", "TRAIN half's"))
+                    for t0, t1 in zip(b[f"neutral-{half}"]["tests"], a[f"neutral-{half}"]["tests"])]
     body = (
         f"before: `{args.before or 'shipped default (HEAD)'}`, after: `{args.after}`. Held-out per-source test splits of "
         "scripts/train_default_model.py (seed 42; neither model trained on them).\n\n"
         + markdown_table(["held-out split", "rows", "before", "after", "points"], acc_rows)
         + "\n\nBehaviour suite, EVAL half (seed 0), failure rate per test:\n\n"
         + markdown_table(["capability", "test", "kind", "before", "after", "points"], beh_rows)
+        + "\n\nIdentity swaps in NEUTRAL sentences only (the suite's neutral identity templates; a case fails "
+        "when the terms of a group do not all get one label):\n\n"
+        + markdown_table(["test", "identity words", "cases", "before", "after", "points"], neutral_rows)
         + "\n\nIssue 14's bars (the worst test of each group):\n\n"
         + markdown_table(["bar", "limit", "before", "after", "after meets it"], bar_rows(b["behaviour"], a["behaviour"]))
     )

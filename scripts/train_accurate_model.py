@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--max-rows", type=int, default=40000, help="training rows (a random sample of the English ones)")
     ap.add_argument("--val-rows", type=int, default=2000, help="validation rows used for checkpoint selection")
     ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--even-sources", action="store_true",
+                    help="sample the training rows as evenly over sources as their sizes allow, not at random")
     ap.add_argument("--no-install", action="store_true", help="leave the shipped preset as it is")
     args = ap.parse_args()
     data = args.data or args.work / "data"
@@ -46,7 +48,7 @@ def main() -> None:
     train_file, val_file = args.work / "train.jsonl", args.work / "val.jsonl"
     if not train_file.exists():  # fixed once: a resumed run must see the same rows
         augmented = augmented_train_file(data, 0.25, {}, str(ENGLISH_MODEL_PATH))
-        write_jsonl(english_rows(augmented, args.max_rows), train_file)
+        write_jsonl(english_rows(augmented, args.max_rows, even_sources=args.even_sources), train_file)
         write_jsonl(english_rows(data / "val.jsonl", args.val_rows), val_file)
     cfg = lora_recipe("classifier", "all-mpnet-base-v2", train_file, val_file, args.work, epochs=args.epochs,
                       learning_rate=3e-4, eval_steps=250, logging_steps=25)

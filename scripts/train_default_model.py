@@ -36,7 +36,7 @@ from sentitune.artifact import read_meta, write_meta
 from sentitune.config import LongTextConfig, LoraConfig, TrainConfig
 from sentitune.data import PrepareOptions, prepare, read_jsonl, sample_path, write_jsonl
 from sentitune.data.augment import augment_rows, model_scorer
-from sentitune.data.prepare import load_labelled, normalize_for_dedup
+from sentitune.data.prepare import load_labelled, normalize_for_dedup, sample_even_by_source
 from sentitune.training import run_training
 
 # Rows taken per source before the split: short-sentence domains (the most common request, and the
@@ -120,12 +120,13 @@ def augmented_train_file(data: Path, ratio: float, weights: dict[str, float], sc
 CHINESE_SOURCES = ("weibo/",)
 
 
-def english_rows(path: Path, n: int | None = None, seed: int = 42) -> list[dict]:
-    """The rows of ``path`` the router sends to the English model (all but the Chinese sources), ``n`` at random."""
+def english_rows(path: Path, n: int | None = None, seed: int = 42, even_sources: bool = False) -> list[dict]:
+    """The rows of ``path`` the router sends to the English model (all but the Chinese sources), ``n``
+    at random, or as evenly over sources as their sizes allow (``even_sources``)."""
     rows = [r for r in read_jsonl(path) if not str(r.get("source", "")).startswith(CHINESE_SOURCES)]
-    if n and len(rows) > n:
-        rows = random.Random(seed).sample(rows, n)
-    return rows
+    if not n or len(rows) <= n:
+        return rows
+    return sample_even_by_source(rows, n, seed) if even_sources else random.Random(seed).sample(rows, n)
 
 
 def head_only_copy(model: Path, out: Path) -> Path:

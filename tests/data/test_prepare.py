@@ -2,9 +2,11 @@ from collections import Counter
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sentitune.data import CleanOptions, PrepareOptions, load_labelled, prepare
-from sentitune.data.prepare import clean_text, detect_label_format, map_labels
+from sentitune.data.prepare import clean_text, detect_label_format, map_labels, sample_even_by_source
 from sentitune.errors import DataError
 
 
@@ -76,3 +78,16 @@ def test_a_soft_label_column_is_kept_for_training(tmp_path):
                     '{"text": "A truly dreadful film.", "label": 0, "soft_label": null}\n')
     rows, _ = load_labelled(path, clean=False)
     assert rows[0]["soft_label"] == 0.62 and "soft_label" not in rows[1]
+
+
+@given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=6), n=st.integers(0, 200), seed=st.integers(0, 9))
+def test_an_even_sample_over_sources_is_as_even_as_the_sources_allow(sizes, n, seed):
+    rows = [{"text": f"{s}-{i}", "source": f"s{s}"} for s, size in enumerate(sizes) for i in range(size)]
+    picked = sample_even_by_source(rows, n, seed)
+    assert len(picked) == min(n, len(rows)) and len({r["text"] for r in picked}) == len(picked)
+    taken = Counter(r["source"] for r in picked)
+    for s, size in enumerate(sizes):
+        # a source gets fewer rows than another only when it has no more to give
+        if size and taken[f"s{s}"] < max(taken.values(), default=0) - 1:
+            assert taken[f"s{s}"] == size
+    assert picked == sample_even_by_source(rows, n, seed)  # seeded

@@ -197,9 +197,9 @@ def test_cli_behaviour_on_the_default_model(tmp_path):
     results = json.loads((tmp_path / "b" / "behaviour.json").read_text())
     by_name = {t["name"]: t for t in results["tests"]}
     assert len(by_name) == len(build_suite(0)) + 3 and results["cases"] > 3000
-    # today's default model still fails some identity swaps (fairness_race 15%): the file, the rates and
-    # the printed mean agree
-    assert by_name["fairness_race"]["failed"] > 0
+    # the default model fails some of the 3,000+ cases (typos, identity swaps): the file, the rates, the
+    # examples and the printed mean agree
+    assert sum(t["failed"] for t in results["tests"]) > 0
     assert all(t["failure_rate"] == pytest.approx(t["failed"] / t["cases"]) for t in results["tests"])
     assert f"{results['mean_failure_rate']:.1%}" in proc.stdout
     assert all(len(t["examples"]) == min(3, t["failed"]) for t in results["tests"])

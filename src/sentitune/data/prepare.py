@@ -8,6 +8,7 @@ sources and returns the splits with a summary of what was read and dropped, and 
 from __future__ import annotations
 
 import html
+import random
 import re
 import unicodedata
 from collections import Counter
@@ -207,6 +208,25 @@ def balance_classes(rows: list[dict], rng: np.random.Generator) -> tuple[list[di
             idx = rng.permutation(len(cls))[:n] if len(cls) > n else range(len(cls))
             kept.extend(cls[i] for i in sorted(idx))
     return kept, len(rows) - len(kept)
+
+
+def sample_even_by_source(rows: list[dict], n: int, seed: int) -> list[dict]:
+    """``n`` of ``rows`` at random, as evenly over sources as their sizes allow: every row of a source
+    smaller than its share, the rest shared by the larger ones; shuffled. A small training budget then
+    is not spent mostly on the one large source (SST-2 is two thirds of the shipped models' rows)."""
+    if len(rows) <= n:
+        return list(rows)
+    rng = random.Random(seed)
+    by_source: dict[str, list[dict]] = {}
+    for row in rows:
+        by_source.setdefault(str(row.get("source", "")), []).append(row)
+    picked, left = [], n
+    for i, group in enumerate(sorted(by_source.values(), key=len)):
+        take = min(len(group), left // (len(by_source) - i))
+        picked += rng.sample(group, take)
+        left -= take
+    rng.shuffle(picked)
+    return picked
 
 
 def split_rows(rows: list[dict], fractions: tuple[float, float, float], seed: int) -> dict[str, list[dict]]:
