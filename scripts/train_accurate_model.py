@@ -9,7 +9,7 @@ the router sends Chinese elsewhere and MPNet's vocabulary barely covers it. MPNe
 MiniLM per token, so training takes ``--max-rows`` of them, spread as evenly over sources as their
 sizes allow (every row of the smaller sources, the rest from SST-2, two thirds of all rows).
 
-The shipped adapter (2026-12-07): 45,000 rows (13,500 of them SST-2), one epoch, about 80 minutes on
+The shipped adapter (2026-12-07): 45,000 rows (13,500 of them SST-2), one epoch, about 65 minutes on
 2 AMD Zen 4 cores with bf16 autocast. Against the one before it (12,000 rows drawn at random, 6,474
 of them SST-2), held out (benchmarks/model_change.py, RESULTS.md "Accurate preset ..."): English
 rows 0.9134 -> 0.9242, mean over the eight sources 0.8969 -> 0.9081 (amazon -0.4 and kaggle -1.1
