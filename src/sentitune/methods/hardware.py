@@ -56,12 +56,12 @@ def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
     return (model[1].strip() if model else "unknown CPU"), frozenset(flags[1].split() if flags else ())
 
 
-@lru_cache(maxsize=1)
 def usable_cores() -> int:
     """The cores this process may run on (its affinity mask, which containers and taskset narrow)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+@lru_cache(maxsize=1)
 def detect() -> Hardware:
     """This machine's CPU model and flags (Linux; elsewhere no flags, so the safe fp32 path)."""
     try:
