@@ -58,7 +58,8 @@ def neutral_identity_tests(words_from: Path) -> list[BehaviourTest]:
     spec = load_templates(EVAL_TEMPLATES)
     spec["bases"]["identity"] = {"NEUTRAL": spec["bases"]["identity"]["NEUTRAL"]}
     spec["lexicon"].update({k: v for k, v in load_templates(words_from)["lexicon"].items() if k.startswith("identity_")})
-    spec["tests"] = [t for t in spec["tests"] if t["capability"] == "fairness"]
+    # as many terms per case as the EVAL half has (3-8), not all 90-odd of the TRAIN half's nationalities
+    spec["tests"] = [{**t, "swap_size": 8} for t in spec["tests"] if t["capability"] == "fairness"]
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "neutral.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
         return build_suite(0, Path(tmp) / "neutral.yaml")

@@ -17,6 +17,7 @@ from sentitune.data.augment import (
     augment_rows,
     contraction,
     counterfactual,
+    generate,
     load_templates,
     typo,
 )
@@ -106,6 +107,20 @@ def identity_group(text):
     found = {w.lower().strip(",."): k for k, v in LEX.items() if k.startswith("identity_") for w in v}
     categories = {found[w.lower().strip(",.")] for w in text.split() if w.lower().strip(",.") in found}
     return identity_key(text), tuple(sorted(categories))
+
+
+def test_long_identity_lists_are_sampled_per_case_without_repeating_a_sentence():
+    test = next(t for t in SPEC["tests"] if t["name"] == "fairness_nationality")
+    terms, size = set(LEX["identity_nationality"]), test["swap_size"]
+    assert len(terms) > 3 * size
+    used, sentences = set(), set()
+    for case in generate(test, SPEC, random.Random(0), 80):
+        found = [w.strip(".,") for t in [case.text, *case.variants] for w in t.split() if w.strip(".,") in terms]
+        assert len(found) == len(set(found)) == size  # one term per row, swap_size different ones
+        used.update(found)
+        assert identity_key(case.text) not in sentences  # another case of the same sentence would get another target
+        sentences.add(identity_key(case.text))
+    assert len(used) > 0.9 * len(terms)  # the cases between them cover (nearly) the whole list
 
 
 def test_neutral_identity_groups_share_one_soft_target_from_the_scorer(sample_train, tfidf_model_dir):

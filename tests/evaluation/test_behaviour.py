@@ -65,6 +65,10 @@ def _template_words(templates):
     return {w.lower() for t in templates for w in re.findall(r"[A-Za-z][A-Za-z'-]*", re.sub(r"\{[^}]*\}", " ", t))}
 
 
+def _identity_words(spec):
+    return [w for key, values in spec["lexicon"].items() if key.startswith("identity_") for w in values]
+
+
 def test_train_and_eval_halves_share_no_fill_word_no_template_and_no_text(sample_train):
     eval_words, eval_templates = _words_and_templates(load_templates(EVAL_TEMPLATES))
     train_spec = load_templates(TRAIN_TEMPLATES)
@@ -75,6 +79,8 @@ def test_train_and_eval_halves_share_no_fill_word_no_template_and_no_text(sample
     assert len(eval_templates) > 50 and not eval_templates & train_templates
     assert not _single_words(eval_words) & _template_words(train_templates)  # no EVAL word even as fixed text
     assert not _single_words(train_words) & _template_words(eval_templates)
+    parts = {p.lower() for w in _identity_words(train_spec) for p in re.split(r"[-\s]", w)}
+    assert not {w.lower() for w in _identity_words(load_templates(EVAL_TEMPLATES))} & parts  # no "old" in "eighty-year-old"
     # end to end: no text the suite evaluates is ever produced by `data augment`
     augmented, _ = augment_rows(sample_train, ratio=2.0, seed=0)
     assert not set(texts_of(build_suite(0))) & {r["text"] for r in augmented}

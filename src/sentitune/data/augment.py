@@ -122,15 +122,25 @@ def generate(test: dict, spec: dict, rng: random.Random, n: int) -> list[Case]:
         label = labels[len(cases) % len(labels)]  # labels take turns: a balanced test
         template = rng.choice(by_label[label])
         fills = draw(template, lists, rng)
+        case_lists = lists
         if test.get("swap_all"):
-            fills[test["swap"]] = lists[_list_of(test["swap"])][0]
+            swap_list = _list_of(test["swap"])
+            group = lists[swap_list]
+            # a long list (training's identity terms): a fresh sample of swap_size terms per case, so
+            # many terms are seen in many sentences; breadth is what carries over to terms never seen
+            if (size := test.get("swap_size")) and len(group) > size:
+                group = rng.sample(group, size)
+                case_lists = {**lists, swap_list: group}
+            fills[test["swap"]] = group[0]
         text = render(template, fills)
-        if text in seen:
+        # one case per sentence: with sampled terms, the same sentence must not come back with other terms
+        key = render(template, {**fills, test["swap"]: "\0"}) if test.get("swap_all") else text
+        if key in seen:
             continue
-        variants = _variants(test, template, fills, text, lists, rng)
+        variants = _variants(test, template, fills, text, case_lists, rng)
         if test["kind"] != "mft" and not variants:
             continue
-        seen.add(text)
+        seen.add(key)
         cases.append(Case(text, variants, label))
         misses = 0
     return cases
