@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,9 +58,7 @@ def neutral_identity_tests(words_from: Path) -> list[BehaviourTest]:
     spec["lexicon"].update({k: v for k, v in load_templates(words_from)["lexicon"].items() if k.startswith("identity_")})
     # as many terms per case as the EVAL half has (3-8), not all 90-odd of the TRAIN half's nationalities
     spec["tests"] = [{**t, "swap_size": 8} for t in spec["tests"] if t["capability"] == "fairness"]
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "neutral.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
-        return build_suite(0, Path(tmp) / "neutral.yaml")
+    return build_suite(0, spec)
 
 
 def per_source(proba: np.ndarray, rows: list[dict]) -> dict[str, tuple[int, float]]:

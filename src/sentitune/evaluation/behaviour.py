@@ -54,9 +54,10 @@ class BehaviourTest:
     direction: str | None = None  # dir tests: "up" or "down"
 
 
-def build_suite(seed: int = 0, path: str | Path = EVAL_TEMPLATES) -> list[BehaviourTest]:
-    """Every test of a templates file, its cases drawn reproducibly from ``seed``."""
-    spec = load_templates(path)
+def build_suite(seed: int = 0, templates: str | Path | dict = EVAL_TEMPLATES) -> list[BehaviourTest]:
+    """Every test of a templates file (or of a spec already loaded from one), its cases drawn
+    reproducibly from ``seed``."""
+    spec = templates if isinstance(templates, dict) else load_templates(templates)
     tests = []
     for t in spec["tests"]:
         n = CASES_SWAP_ALL if t.get("swap_all") else CASES_PER_TEST[t["kind"]]
