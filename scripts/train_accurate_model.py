@@ -55,7 +55,7 @@ def main() -> None:
         augmented = augmented_train_file(data, 0.25, {}, str(ENGLISH_MODEL_PATH))
         write_jsonl(english_rows(augmented, args.max_rows, even_sources=True), train_file)
         write_jsonl(english_rows(data / "val.jsonl", args.val_rows), val_file)
-    cfg = lora_recipe("classifier", "all-mpnet-base-v2", train_file, val_file, args.work, epochs=args.epochs,
+    cfg = lora_recipe("classifier", "all-mpnet-base-v2", train_file, val_file, args.work / "model", epochs=args.epochs,
                       learning_rate=3e-4, eval_steps=250, logging_steps=25)
     install(run_training(cfg), ACCURATE_ENGLISH, args.no_install)
 

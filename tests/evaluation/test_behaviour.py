@@ -88,8 +88,8 @@ def test_train_and_eval_halves_share_no_fill_word_no_template_and_no_text(sample
 
 def test_each_kind_of_test_scores_failures_from_real_model_output(default_model):
     mft = BehaviourTest("qa", "questions", "mft", "", [
-        # the default model says POSITIVE (P(pos) 0.99) today: typos hide "don't want" from it
-        Case("We don't wnat it anymroe, the service was extremely poor.", label=0),
+        # the default model says POSITIVE (P(pos) 0.996) today: sarcasm is beyond it
+        Case("Yeah, right, best service ever.", label=0),
         Case("The hotel is wonderful.", label=1),
         Case("The hotel is dreadful.", label=0),
     ])
@@ -110,7 +110,7 @@ def test_each_kind_of_test_scores_failures_from_real_model_output(default_model)
     assert expected_mft[0], "the default model answers this case correctly now: pick another known failure"
     assert by_name["qa"]["failed"] == sum(expected_mft)
     worst = by_name["qa"]["examples"][0]
-    assert (worst["expected"], worst["predicted"]) == ("NEGATIVE", "POSITIVE") and "wnat" in worst["text"]
+    assert (worst["expected"], worst["predicted"]) == ("NEGATIVE", "POSITIVE") and "best service" in worst["text"]
     expected_inv = [any((p[v] > 0.5) != (p[c.text] > 0.5) for v in c.variants) for c in inv.cases]
     assert by_name["typos"]["failed"] == sum(expected_inv)
     expected_dir = [max(p[v] for v in c.variants) > p[c.text] + DIR_TOLERANCE for c in dir_.cases]

@@ -181,6 +181,54 @@ def load_model(directory: Path, meta: ArtifactMeta, load: Callable[[str, Any], t
         raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0][:300]}") from None
 
 
+def average_adapters(directories: Sequence[Path], out: Path) -> ArtifactMeta:
+    """A uniform soup of LoRA artifacts trained from one base with one rank (other seeds, other data):
+    one artifact whose weights are exactly the mean of theirs, at one model's inference cost.
+
+    The mean of the weight changes B_i A_i / n is one LoRA of rank n*r: the A matrices stacked, the B
+    matrices side by side and divided by n, alpha scaled with r so that alpha/r stays; modules saved
+    whole (the classification head) are averaged. Averaging fine-tuned weights ("model soups",
+    Wortsman et al. 2022) keeps what the runs agree on and smooths what one seed got by chance.
+    The temperature is the mean of theirs: refit it on validation data (``calibrate_artifact``); no
+    metrics are carried over."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from sentitune.artifact import read_meta, write_meta
+
+    directories = [Path(d) for d in directories]
+    metas = [read_meta(d) for d in directories]
+    lora = [m.options.get("lora") for m in metas]
+    if not all(lora) or len({(m.base_model, lo["r"], lo["alpha"]) for m, lo in zip(metas, lora)}) != 1:
+        raise SentituneError("only LoRA artifacts of one base model, rank and alpha can be averaged")
+    weights = [load_file(str(d / "adapter_model.safetensors")) for d in directories]
+    if len({frozenset(w) for w in weights}) != 1:
+        raise SentituneError("these adapters adapt different modules: they cannot be averaged")
+    n = len(weights)
+    soup = {}
+    for name in weights[0]:
+        parts = [w[name] for w in weights]
+        soup[name] = (torch.cat(parts, 0) if "lora_A" in name else torch.cat(parts, 1) / n if "lora_B" in name
+                      else torch.stack(parts).mean(0))
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(directories[0], out, ignore=shutil.ignore_patterns("checkpoints", "runs"))
+    save_file(soup, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+    config = json.loads((out / "adapter_config.json").read_text())
+    config.update(r=config["r"] * n, lora_alpha=config["lora_alpha"] * n)
+    (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    meta = metas[0].model_copy(deep=True)
+    meta.options["lora"].update(r=lora[0]["r"] * n, alpha=lora[0]["alpha"] * n)
+    meta.temperature = float(np.mean([m.temperature for m in metas]))
+    meta.metrics = {}  # they were the first model's
+    meta.training = {**(meta.training or {}), "averaged": [str(d) for d in directories]}
+    write_meta(out, meta)
+    return meta
+
+
 # ------------------------------------------------------------------------------ long texts
 # What `sentitune tune long-text` and benchmarks/long_texts.py measure, cheapest first: on a tie
 # the cheaper one is kept. Measured on the default model (benchmarks/RESULTS.md, long texts).

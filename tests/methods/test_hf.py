@@ -1,0 +1,66 @@
+"""Averaging LoRA artifacts (a model soup) on the shipped default model's real adapter."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import sentitune
+from sentitune.artifact import read_meta, write_meta
+from sentitune.errors import SentituneError
+from sentitune.methods.hf import average_adapters
+
+TEXTS = ["The hotel was lovely and the staff were kind.", "Worst purchase I ever made.",
+         "I don't think the sequel is any better.", "ok"]
+
+
+def other_adapter(tmp_path):
+    """The shipped adapter with every weight change reversed and the head moved: another LoRA
+    artifact of the same base and rank, whose predictions differ from the shipped model's."""
+    out = shutil.copytree(sentitune.ENGLISH_MODEL_PATH, tmp_path / "other")
+    meta = read_meta(out)
+    weights = load_file(str(out / "adapter_model.safetensors"))
+    weights = {k: -v if "lora_B" in k else v + 0.05 if "classifier" in k else v for k, v in weights.items()}
+    save_file(weights, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+    write_meta(out, meta)  # new digests
+    return out
+
+
+def merged_weights(path) -> dict[str, torch.Tensor]:
+    return {k: v.float() for k, v in sentitune.load(path, precision="fp32").model.state_dict().items()}
+
+
+def test_the_average_of_two_adapters_is_the_mean_of_their_weights(tmp_path):
+    other = other_adapter(tmp_path)
+    soup_dir = tmp_path / "soup"
+    meta = average_adapters([sentitune.ENGLISH_MODEL_PATH, other], soup_dir)
+    assert meta.options["lora"]["r"] == 2 * read_meta(other).options["lora"]["r"]
+    # exact: the soup's merged weights are the mean of the two merged models' weights
+    a, b, soup = merged_weights(sentitune.ENGLISH_MODEL_PATH), merged_weights(other), merged_weights(soup_dir)
+    changed = [k for k in a if not torch.allclose(a[k], b[k])]
+    assert len(changed) > 30  # every adapted projection and the head
+    for k in a:
+        torch.testing.assert_close(soup[k], (a[k] + b[k]) / 2, atol=2e-5, rtol=1e-4)
+    # and it loads and predicts like any artifact, differently from both of its parts
+    p = {name: sentitune.load(d, precision="fp32").predict_proba(TEXTS)[:, 1]
+         for name, d in (("a", sentitune.ENGLISH_MODEL_PATH), ("b", other), ("soup", soup_dir))}
+    assert not np.allclose(p["soup"], p["a"], atol=1e-3) and not np.allclose(p["soup"], p["b"], atol=1e-3)
+
+
+def test_an_adapter_averaged_with_itself_predicts_as_before(tmp_path):
+    soup = average_adapters([sentitune.ENGLISH_MODEL_PATH] * 2, tmp_path / "soup")
+    assert soup.temperature == pytest.approx(read_meta(sentitune.ENGLISH_MODEL_PATH).temperature)
+    before = sentitune.load(sentitune.ENGLISH_MODEL_PATH, precision="fp32").predict_proba(TEXTS)
+    np.testing.assert_allclose(sentitune.load(tmp_path / "soup", precision="fp32").predict_proba(TEXTS), before,
+                               atol=1e-5)
+
+
+def test_adapters_of_different_ranks_are_refused(tmp_path):
+    other = shutil.copytree(sentitune.ENGLISH_MODEL_PATH, tmp_path / "r8")
+    meta = read_meta(other)
+    meta.options["lora"]["r"] = 8
+    write_meta(other, meta)
+    with pytest.raises(SentituneError, match="one base model, rank and alpha"):
+        average_adapters([sentitune.ENGLISH_MODEL_PATH, other], tmp_path / "soup")
