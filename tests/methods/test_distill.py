@@ -69,7 +69,7 @@ def test_student_agrees_with_its_teacher_and_beats_gold_alone(teacher_dir, runs)
     teacher, student, gold_only = (sentitune.load(d) for d in (teacher_dir, student_dir, gold_dir))
     assert student.meta.method == "distill"
     record = student.meta.training["teacher"]
-    assert record["digest"] == teacher_digest(teacher) and record["method"] == "classifier"
+    assert record["digest"] == teacher_digest(teacher) and record["method"] == teacher.meta.method
     assert record["unlabeled_rows"] == pool_rows
     t, s, g = (m.predict_proba(texts).argmax(1) for m in (teacher, student, gold_only))
     agreement = float((s == t).mean())

@@ -211,4 +211,4 @@ def test_info_says_the_default_is_a_router_and_lists_its_routes(cli):
     start = next(i for i, line in enumerate(lines) if line.startswith("default model: a router"))
     routes = [line.strip() for line in lines[start + 1:start + 3]]
     assert routes[0].startswith("zh -> ") and "models/chinese_mix (ensemble" in routes[0]
-    assert routes[1].startswith("en -> ") and "default_model (classifier: all-minilm-l6-v2" in routes[1]
+    assert routes[1].startswith("en -> ") and "default_model (distill: all-minilm-l6-v2" in routes[1]

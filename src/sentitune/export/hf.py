@@ -27,9 +27,9 @@ import sentitune
 from sentitune.artifact import LABELS
 from sentitune.card import write_card
 from sentitune.errors import SentituneError
+from sentitune.methods import SEQUENCE_CLASSIFIERS
 from sentitune.methods.hf import describe_long_text, quiet_transformers, reads_head
 
-EXPORTABLE = ("classifier",)  # a transformers *ForSequenceClassification inside
 
 
 def _umask() -> int:
@@ -40,7 +40,7 @@ def _umask() -> int:
 
 def _route_to_export(router, model_path):
     route = router.transformer_route()
-    if route is None or router.models[route].meta.method not in EXPORTABLE:
+    if route is None or router.models[route].meta.method not in SEQUENCE_CLASSIFIERS:
         raise SentituneError(f"router {model_path or 'default'} has no transformer classifier route to export "
                              f"(routes: {', '.join(f'{n}={m.meta.method}' for n, m in router.models.items())})")
     others = [n for n in router.models if n != route]
@@ -59,8 +59,8 @@ def export_hf(model_path: str | Path | None, out: str | Path) -> Path:
     source = sentitune.load(model_path, precision="fp32")  # LoRA is merged on load
     if source.meta.method == "router":
         source = _route_to_export(source, model_path)
-    if source.meta.method not in EXPORTABLE:
-        raise SentituneError(f"only transformer classifiers (method `classifier`) can be exported to Hugging Face "
+    if source.meta.method not in SEQUENCE_CLASSIFIERS:
+        raise SentituneError(f"only transformer classifiers (methods `classifier`, `distill`) can be exported to Hugging Face "
                              f"format; this model is {source.meta.method!r}")
     meta = source.meta
     model, tokenizer = source.model.float().eval(), source.tokenizer

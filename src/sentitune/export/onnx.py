@@ -33,6 +33,7 @@ import torch
 import sentitune
 from sentitune.artifact import write_meta
 from sentitune.errors import SentituneError
+from sentitune.methods import SEQUENCE_CLASSIFIERS
 from sentitune.methods.onnx import ONNX_FILE
 FP32_BLOCKS = 3  # transformer blocks whose feed-forward MatMuls stay fp32 in the int8 export
 
@@ -106,8 +107,8 @@ def export_onnx(model_path: str | Path | None, out: str | Path, quantize: str | 
     source = sentitune.load(model_path, precision="fp32")
     if source.meta.method == "router":
         return _export_router(source, Path(out), quantize)
-    if source.meta.method != "classifier":
-        raise SentituneError(f"only `classifier` models export to ONNX; this one is {source.meta.method!r}")
+    if source.meta.method not in SEQUENCE_CLASSIFIERS:
+        raise SentituneError(f"only `classifier` and `distill` models export to ONNX; this one is {source.meta.method!r}")
     return _export_classifier(source, Path(out), quantize)
 
 
@@ -115,12 +116,12 @@ def _export_router(router, out: Path, quantize: str | None) -> Path:
     from sentitune.methods.router import build_router
 
     kinds = {name: model.meta.method for name, model in router.models.items()}
-    unfit = {name: kind for name, kind in kinds.items() if kind != "classifier" and kind not in COPIED_ROUTES}
+    unfit = {name: kind for name, kind in kinds.items() if kind not in SEQUENCE_CLASSIFIERS + COPIED_ROUTES}
     if unfit:  # before anything is written
         name, kind = next(iter(unfit.items()))
         raise SentituneError(f"router route {name!r} is a {kind!r} model, which does not export to ONNX")
     for name, model in router.models.items():
-        if kinds[name] == "classifier":
+        if kinds[name] in SEQUENCE_CLASSIFIERS:
             _export_classifier(model, out / name, quantize)
         else:
             _copy_route(model, router.sources[name], out / name)
@@ -162,7 +163,7 @@ def _export_classifier(source, out: Path, quantize: str | None) -> Path:
             os.replace(final / name, out / name)
     meta = source.meta.model_copy(deep=True)
     meta.method = "onnx"
-    meta.options = {"source_method": "classifier", "quantize": quantize, "inputs": names}
+    meta.options = {"source_method": source.meta.method, "quantize": quantize, "inputs": names}
     meta.files = written
     write_meta(out, meta)
     return out

@@ -21,6 +21,9 @@ METHODS: dict[str, str] = {
     "distill": "sentitune.methods.distill:DistilledClassifier",
     "static": "sentitune.methods.static:StaticHead",
 }
+# methods whose artifact is a transformers *ForSequenceClassification (full or LoRA), loaded by
+# SequenceClassifier: what exports to ONNX and Hugging Face format and reads long texts in windows
+SEQUENCE_CLASSIFIERS = ("classifier", "distill")
 
 
 def get_method(name: str):

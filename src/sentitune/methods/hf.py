@@ -24,6 +24,7 @@ from sentitune.artifact import ArtifactMeta, update_meta
 from sentitune.config import LongTextConfig
 from sentitune.config import LoraConfig as LoraSettings
 from sentitune.errors import ArtifactError, SentituneError
+from sentitune.methods import SEQUENCE_CLASSIFIERS
 from sentitune.methods.engine import require_tokenizer, resolve_precision
 from sentitune.zoo import resolve_model
 
@@ -339,8 +340,8 @@ def tune_long_text(model_path: str | Path, file: str | Path) -> tuple[list[dict]
     from sentitune.methods import get_method
 
     meta = read_meta(model_path)
-    if meta.method not in ("classifier", "onnx"):
-        raise SentituneError(f"long-text strategies apply to `classifier` and `onnx` models; this one is {meta.method!r}")
+    if meta.method not in (*SEQUENCE_CLASSIFIERS, "onnx"):
+        raise SentituneError(f"long-text strategies apply to `classifier`, `distill` and `onnx` models; this one is {meta.method!r}")
     model = get_method(meta.method).from_artifact(Path(model_path), meta)
     rows, _ = load_labelled(file, PrepareOptions(), clean=False, strict=True)
     counts = token_counts(model.tokenizer, [r["text"] for r in rows])
