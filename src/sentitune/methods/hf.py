@@ -8,8 +8,10 @@ base model is named in ``sentitune.json`` and resolved on load.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -20,11 +22,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from sentitune.artifact import ArtifactMeta, update_meta
+from sentitune.artifact import ArtifactMeta, read_meta, update_meta, write_meta
 from sentitune.config import LongTextConfig
 from sentitune.config import LoraConfig as LoraSettings
 from sentitune.errors import ArtifactError, SentituneError
-from sentitune.methods import SEQUENCE_CLASSIFIERS
+from sentitune.methods import SEQUENCE_CLASSIFIERS, get_method
 from sentitune.methods.engine import require_tokenizer, resolve_precision
 from sentitune.zoo import resolve_model
 
@@ -192,19 +194,15 @@ def average_adapters(directories: Sequence[Path], out: Path) -> ArtifactMeta:
     Wortsman et al. 2022) keeps what the runs agree on and smooths what one seed got by chance.
     The temperature is the mean of theirs: refit it on validation data (``calibrate_artifact``); no
     metrics are carried over."""
-    import json
-    import shutil
-
     from safetensors.torch import load_file, save_file
 
-    from sentitune.artifact import read_meta, write_meta
-
+    config_file, weights_file = ADAPTER_FILES
     directories = [Path(d) for d in directories]
     metas = [read_meta(d) for d in directories]
     lora = [m.options.get("lora") for m in metas]
     if not all(lora) or len({(m.base_model, lo["r"], lo["alpha"]) for m, lo in zip(metas, lora)}) != 1:
         raise SentituneError("only LoRA artifacts of one base model, rank and alpha can be averaged")
-    weights = [load_file(str(d / "adapter_model.safetensors")) for d in directories]
+    weights = [load_file(str(d / weights_file)) for d in directories]
     if len({frozenset(w) for w in weights}) != 1:
         raise SentituneError("these adapters adapt different modules: they cannot be averaged")
     n = len(weights)
@@ -217,10 +215,10 @@ def average_adapters(directories: Sequence[Path], out: Path) -> ArtifactMeta:
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(directories[0], out, ignore=shutil.ignore_patterns("checkpoints", "runs"))
-    save_file(soup, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
-    config = json.loads((out / "adapter_config.json").read_text())
+    save_file(soup, str(out / weights_file), metadata={"format": "pt"})
+    config = json.loads((out / config_file).read_text())
     config.update(r=config["r"] * n, lora_alpha=config["lora_alpha"] * n)
-    (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / config_file).write_text(json.dumps(config, indent=2) + "\n")
     meta = metas[0].model_copy(deep=True)
     meta.options["lora"].update(r=lora[0]["r"] * n, alpha=lora[0]["alpha"] * n)
     meta.temperature = float(np.mean([m.temperature for m in metas]))
@@ -335,9 +333,7 @@ def tune_long_text(model_path: str | Path, file: str | Path) -> tuple[list[dict]
     """Measure every strategy on the labelled texts of ``file`` longer than the model's max_length
     and write the most accurate (the cheaper on a tie) into its sentitune.json, with the figures.
     Returns (results, chosen, number of long texts)."""
-    from sentitune.artifact import read_meta
     from sentitune.data import PrepareOptions, load_labelled
-    from sentitune.methods import get_method
 
     meta = read_meta(model_path)
     if meta.method not in (*SEQUENCE_CLASSIFIERS, "onnx"):
