@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import sentitune
@@ -182,6 +183,26 @@ def lora_recipe(method: str, model: str, train_file: Path, val_file: Path, out: 
     )
 
 
+def train_seeds(recipe: Callable[[Path, int], TrainConfig], seeds: list[int], work: Path, val_file: Path,
+                half: bool = False) -> Path:
+    """<work>/model trained from ``recipe(out, seed)``; with several seeds, one model per seed
+    (<work>/model-seed<N>, a finished one kept) and then their average (a model soup:
+    `average_adapters`; ``half``: its adapter stored in float16), its temperature refitted and its
+    metrics recorded on ``val_file``."""
+    models = []
+    for seed in seeds:
+        out = work / ("model" if len(seeds) == 1 else f"model-seed{seed}")
+        models.append(out if (out / "sentitune.json").exists() else run_training(recipe(out, seed)))
+    if len(models) > 1:
+        average_adapters(models, work / "model", half=half)
+        before, after, temperature = calibrate_artifact(work / "model", val_file)
+        val = read_jsonl(val_file)
+        proba = sentitune.load(work / "model").predict_proba([r["text"] for r in val])
+        record_metrics(work / "model", val=classification_metrics([r["label"] for r in val], proba))
+        print(f"average of {len(models)} seeds: temperature {temperature:.3f} (ECE on validation {before:.4f} -> {after:.4f})")
+    return work / "model"
+
+
 def install(model_dir: Path, target: Path, no_install: bool) -> None:
     """Copy the finished artifact (with its model card) into the package, without its checkpoints."""
     if no_install:
@@ -234,21 +255,13 @@ def main() -> None:
         distill = {"teacher": str(teacher), "unlabeled": [str(pool)]}
     else:
         train_file = augmented_train_file(data, args.augment_ratio, args.augment_weights, args.scorer)
-    models = []
-    for seed in args.seeds:  # one seed: <work>/model as before; several: <work>/model-seed<N> each
-        out = args.work / ("model" if len(args.seeds) == 1 else f"model-seed{seed}")
-        cfg = lora_recipe("distill" if distill else "classifier", "all-minilm-l6-v2", train_file, val_file, out,
-                          epochs=args.epochs, learning_rate=5e-4, eval_steps=600, logging_steps=50, seed=seed,
-                          **distill)
-        models.append(out if (out / "sentitune.json").exists() else run_training(cfg))
-    if len(models) > 1:
-        average_adapters(models, args.work / "model")
-        before, after, temperature = calibrate_artifact(args.work / "model", val_file)
-        val = read_jsonl(val_file)
-        proba = sentitune.load(args.work / "model").predict_proba([r["text"] for r in val])
-        record_metrics(args.work / "model", val=classification_metrics([r["label"] for r in val], proba))
-        print(f"average of {len(models)} seeds: temperature {temperature:.3f} (ECE on validation {before:.4f} -> {after:.4f})")
-    install(args.work / "model", ENGLISH_MODEL_PATH, args.no_install)
+
+    def recipe(out: Path, seed: int) -> TrainConfig:
+        return lora_recipe("distill" if distill else "classifier", "all-minilm-l6-v2", train_file, val_file, out,
+                           epochs=args.epochs, learning_rate=5e-4, eval_steps=600, logging_steps=50, seed=seed,
+                           **distill)
+
+    install(train_seeds(recipe, args.seeds, args.work, val_file), ENGLISH_MODEL_PATH, args.no_install)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,24 @@ def test_the_entry_point_exits_2_with_one_line_on_a_user_error():
     assert_one_line_error(run("evaluate", check=False), "give --test-file F, --suite or --behaviour")
 
 
+def test_models_average_writes_a_soup_and_refuses_what_it_cannot_average(tmp_path, tfidf_model_dir, cli):
+    from sentitune import ENGLISH_MODEL_PATH
+    from sentitune.data import sample_path
+
+    soup = tmp_path / "soup"
+    out = run("models", "average", ENGLISH_MODEL_PATH, ENGLISH_MODEL_PATH, "--out", soup, "--rank", 8,
+              "--val-file", sample_path("val")).stdout
+    assert "LoRA rank 8" in out and "temperature" in out
+    meta = json.loads((soup / "sentitune.json").read_text())
+    assert meta["options"]["lora"]["r"] == 8 and meta["training"]["averaged"] == [str(ENGLISH_MODEL_PATH)] * 2
+    label = run("predict", "--model-path", soup, "--json", "A wonderful, moving film.").stdout
+    assert json.loads(label)["label"] == "POSITIVE"
+    assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, ENGLISH_MODEL_PATH, "--out", soup), "exists")
+    assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, tfidf_model_dir, "--out", tmp_path / "x"),
+                          "only LoRA artifacts")
+    assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, "--out", tmp_path / "y"), "two or more")
+
+
 def test_data_prepare_then_train_tfidf(tmp_path):
     rows = [{"text": f"the food was {'wonderful' if i % 2 else 'terrible'} number {i}", "stars": 5 if i % 2 else 1}
             for i in range(200)]

@@ -33,7 +33,7 @@ app = typer.Typer(
     help="Fine-tune, evaluate, serve and scale POSITIVE/NEGATIVE sentiment classifiers.",
 )
 data_app = typer.Typer(no_args_is_help=True, help="Prepare training data.")
-models_app = typer.Typer(no_args_is_help=True, help="Models known to work offline.")
+models_app = typer.Typer(no_args_is_help=True, help="Models known to work offline; averaging trained ones.")
 export_app = typer.Typer(no_args_is_help=True, help="Export a model for fast inference.")
 tune_app = typer.Typer(no_args_is_help=True, help="Set an existing model's inference settings by measurement.")
 app.add_typer(data_app, name="data")
@@ -451,6 +451,30 @@ def models_prepare(name: str = typer.Argument(...)):
     from sentitune.zoo import prepare
 
     print(prepare(name, install=True))
+
+
+@models_app.command("average")
+def models_average(
+    model_paths: List[Path] = typer.Argument(..., help="Two or more LoRA models of one base model, rank and alpha."),
+    out: Path = typer.Option(..., "--out", help="A new directory for the averaged model."),
+    rank: Optional[int] = typer.Option(None, "--rank", min=1,
+                                       help="Adapter rank of the result (truncated SVD); default: exact, r x models."),
+    half: bool = typer.Option(False, "--half", help="Store the adapter in float16: half the bytes, the same labels."),
+    val_file: Optional[Path] = typer.Option(None, "--val-file", help="Labelled texts to refit the temperature on."),
+):
+    """Average LoRA models trained from one base (other seeds, other data): a model soup, one model's cost."""
+    from sentitune.evaluation.calibration import calibrate_artifact
+    from sentitune.methods.hf import average_adapters
+
+    if len(model_paths) < 2:
+        raise SentituneError("give two or more model directories to average")
+    if out.exists():  # average_adapters replaces its output: never a directory the user already has
+        raise SentituneError(f"--out {out} exists: give a new directory")
+    meta = average_adapters(model_paths, out, rank=rank, half=half)
+    print(f"average of {len(model_paths)} models (LoRA rank {meta.options['lora']['r']}) written to {out}")
+    if val_file:
+        before, after, temperature = calibrate_artifact(out, val_file)
+        print(f"temperature {temperature:.3f}: ECE {before:.4f} -> {after:.4f}")
 
 
 @app.command()

@@ -51,7 +51,8 @@ def with_teacher_labels(train: list[dict], cfg: TrainConfig) -> tuple[list[dict]
     if not cfg.teacher:
         raise DataError("--method distill needs --teacher DIR (any sentitune model directory)")
     teacher = sentitune.load(cfg.teacher)
-    pool = [{"text": t} for f in cfg.unlabeled for t in read_texts(f) if isinstance(t, str) and t.strip()]
+    pool = [{"text": t, "source": f"unlabeled:{Path(f).name}"}  # the model card counts training rows by source
+            for f in cfg.unlabeled for t in read_texts(f) if isinstance(t, str) and t.strip()]
     rows = [dict(r) for r in train] + pool
     soft = teacher_soft_labels(teacher, [r["text"] for r in rows])
     for row, p in zip(rows, soft):

@@ -71,6 +71,7 @@ def test_student_agrees_with_its_teacher_and_beats_gold_alone(teacher_dir, runs)
     record = student.meta.training["teacher"]
     assert record["digest"] == teacher_digest(teacher) and record["method"] == teacher.meta.method
     assert record["unlabeled_rows"] == pool_rows
+    assert student.meta.training["train_sources"]["unlabeled:pool.jsonl"] == pool_rows  # the card's count
     t, s, g = (m.predict_proba(texts).argmax(1) for m in (teacher, student, gold_only))
     agreement = float((s == t).mean())
     acc = {"teacher": float((t == labels).mean()), "student": float((s == labels).mean()),

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 import sentitune
 from sentitune.artifact import read_meta, write_meta
 from sentitune.errors import SentituneError
-from sentitune.methods.hf import average_adapters
+from sentitune.methods.hf import average_adapters, low_rank
 
 TEXTS = ["The hotel was lovely and the staff were kind.", "Worst purchase I ever made.",
          "I don't think the sequel is any better.", "ok"]
@@ -57,10 +57,51 @@ def test_an_adapter_averaged_with_itself_predicts_as_before(tmp_path):
                                atol=1e-5)
 
 
-def test_adapters_of_different_ranks_are_refused(tmp_path):
+def test_a_soup_in_float16_or_cut_to_one_rank_is_one_adapter_in_size(tmp_path):
+    r = read_meta(sentitune.ENGLISH_MODEL_PATH).options["lora"]["r"]
+    one_adapter = (sentitune.ENGLISH_MODEL_PATH / "adapter_model.safetensors").stat().st_size
+    other = other_adapter(tmp_path)
+    meta = average_adapters([sentitune.ENGLISH_MODEL_PATH, other], tmp_path / "soup", rank=r)
+    assert meta.options["lora"]["r"] == r
+    assert (tmp_path / "soup" / "adapter_model.safetensors").stat().st_size == pytest.approx(one_adapter, rel=0.01)
+    # float16 factors at the exact rank 2r: one adapter's bytes too, and the exact soup's predictions
+    average_adapters([sentitune.ENGLISH_MODEL_PATH, other], tmp_path / "exact")
+    meta = average_adapters([sentitune.ENGLISH_MODEL_PATH, other], tmp_path / "half", half=True)
+    assert meta.options["lora"]["r"] == 2 * r and meta.training["adapter_dtype"] == "float16"
+    assert (tmp_path / "half" / "adapter_model.safetensors").stat().st_size == pytest.approx(one_adapter, rel=0.02)
+    exact, half = (sentitune.load(tmp_path / d, precision="fp32").predict_proba(TEXTS) for d in ("exact", "half"))
+    np.testing.assert_allclose(half, exact, atol=2e-3)
+    # a model averaged with itself has rank r already: compressing it to r loses nothing
+    average_adapters([sentitune.ENGLISH_MODEL_PATH] * 2, tmp_path / "self", rank=r)
+    before = sentitune.load(sentitune.ENGLISH_MODEL_PATH, precision="fp32").predict_proba(TEXTS)
+    np.testing.assert_allclose(sentitune.load(tmp_path / "self", precision="fp32").predict_proba(TEXTS), before,
+                               atol=1e-4)
+
+
+def test_low_rank_gives_the_closest_matrix_of_that_rank():
+    weights = load_file(str(sentitune.ENGLISH_MODEL_PATH / "adapter_model.safetensors"))
+    name = next(k for k in weights if "lora_A" in k)
+    a, b = weights[name], weights[name.replace("lora_A", "lora_B")]
+    r = a.shape[0]
+    torch.manual_seed(0)  # a second adapter of the same shapes and scale
+    a2, b2 = torch.randn_like(a) * a.std(), torch.randn_like(b) * b.std()
+    big_a, big_b = torch.cat([a, a2], 0), torch.cat([b, b2], 1) / 2
+    mean_change = (big_b @ big_a).double()
+    small_a, small_b = low_rank(big_a, big_b, r)
+    assert small_a.shape == a.shape and small_b.shape == b.shape
+    # Eckart-Young: the error of the best rank-r matrix is the norm of the singular values it drops
+    error = torch.linalg.norm(small_b.double() @ small_a.double() - mean_change)
+    dropped = torch.linalg.norm(torch.linalg.svdvals(mean_change)[r:])
+    assert dropped > 0 and error.item() == pytest.approx(dropped.item(), rel=1e-3)
+
+
+def test_different_ranks_and_an_output_among_the_inputs_are_refused(tmp_path):
     other = shutil.copytree(sentitune.ENGLISH_MODEL_PATH, tmp_path / "r8")
     meta = read_meta(other)
     meta.options["lora"]["r"] = 8
     write_meta(other, meta)
     with pytest.raises(SentituneError, match="one base model, rank and alpha"):
         average_adapters([sentitune.ENGLISH_MODEL_PATH, other], tmp_path / "soup")
+    with pytest.raises(SentituneError, match="one of the models averaged"):  # it would be deleted first
+        average_adapters([sentitune.ENGLISH_MODEL_PATH, other], other)
+    assert (other / "sentitune.json").exists()
