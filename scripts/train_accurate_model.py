@@ -37,6 +37,7 @@ from train_default_model import (  # noqa: E402
     english_rows,
     install,
     lora_recipe,
+    parse_seeds,
     train_seeds,
 )
 
@@ -55,7 +56,7 @@ def main() -> None:
                     help="training rows: English ones, as evenly over sources as their sizes allow")
     ap.add_argument("--val-rows", type=int, default=2000, help="validation rows used for checkpoint selection")
     ap.add_argument("--epochs", type=float, default=1.0)
-    ap.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=[42, 43],
+    ap.add_argument("--seeds", type=parse_seeds, default=[42, 43],
                     help="training seeds (the rows stay the same); several: one model each, then their average")
     ap.add_argument("--no-install", action="store_true", help="leave the shipped preset as it is")
     args = ap.parse_args()

@@ -43,13 +43,12 @@ from pathlib import Path
 
 import sentitune
 from sentitune import ENGLISH_MODEL_PATH
-from sentitune.artifact import read_meta, record_metrics, write_meta
+from sentitune.artifact import read_meta, write_meta
 from sentitune.config import LongTextConfig, LoraConfig, TrainConfig
 from sentitune.data import PrepareOptions, prepare, read_jsonl, sample_path, write_jsonl
 from sentitune.data.augment import augment_rows, model_scorer
 from sentitune.data.prepare import load_labelled, normalize_for_dedup, sample_even_by_source
 from sentitune.evaluation.calibration import calibrate_artifact
-from sentitune.evaluation.metrics import classification_metrics
 from sentitune.methods.hf import average_adapters
 from sentitune.training import run_training
 
@@ -195,10 +194,7 @@ def train_seeds(recipe: Callable[[Path, int], TrainConfig], seeds: list[int], wo
         models.append(out if (out / "sentitune.json").exists() else run_training(recipe(out, seed)))
     if len(models) > 1:
         average_adapters(models, work / "model", half=half)
-        before, after, temperature = calibrate_artifact(work / "model", val_file)
-        val = read_jsonl(val_file)
-        proba = sentitune.load(work / "model").predict_proba([r["text"] for r in val])
-        record_metrics(work / "model", val=classification_metrics([r["label"] for r in val], proba))
+        before, after, temperature = calibrate_artifact(work / "model", val_file, record=True)
         print(f"average of {len(models)} seeds: temperature {temperature:.3f} (ECE on validation {before:.4f} -> {after:.4f})")
     return work / "model"
 
@@ -212,6 +208,11 @@ def install(model_dir: Path, target: Path, no_install: bool) -> None:
         shutil.rmtree(target)
     shutil.copytree(model_dir, target, ignore=shutil.ignore_patterns("checkpoints", "runs"))
     print(f"model written to {target}")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """--seeds 42,43 -> [42, 43]"""
+    return [int(s) for s in text.split(",")]
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -232,7 +233,7 @@ def main() -> None:
     ap.add_argument("--teacher", type=Path, default=None,
                     help="distil from this model (e.g. the accurate preset) over the English rows plus an unlabeled "
                          "pool; it is also the --scorer")
-    ap.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=[42],
+    ap.add_argument("--seeds", type=parse_seeds, default=[42],
                     help="training seeds (adapter and head initialisation, batch order; the data stay seed 42), "
                          "e.g. 42,43: one model each, then their average (a model soup)")
     ap.add_argument("--no-install", action="store_true", help="leave the shipped model as it is")

@@ -11,7 +11,7 @@ import yaml
 import sentitune
 from sentitune.artifact import read_meta, record_metrics
 from sentitune.card import CARD_FILE, render_card
-from sentitune.data import sample_path
+from sentitune.data import read_jsonl, sample_path
 
 
 def front_matter(card: str) -> dict:
@@ -61,6 +61,19 @@ def test_calibrate_regenerates_the_card(cli, tfidf_copy):
     assert card == render_card(read_meta(tfidf_copy))
     front_matter(card)  # still valid YAML
     assert "truncated" not in card  # tfidf reads whole texts
+
+
+def test_calibrating_with_record_stores_the_calibrated_validation_metrics(tfidf_copy):
+    from sentitune.evaluation.calibration import calibrate_artifact
+    from sentitune.evaluation.metrics import classification_metrics
+
+    _, after, temperature = calibrate_artifact(tfidf_copy, sample_path("val"), record=True)
+    val = read_jsonl(sample_path("val"))
+    measured = classification_metrics([r["label"] for r in val],
+                                      sentitune.load(tfidf_copy).predict_proba([r["text"] for r in val]))
+    recorded = read_meta(tfidf_copy).metrics["val"]
+    assert recorded["ece"] == pytest.approx(after) and recorded["accuracy"] == pytest.approx(measured["accuracy"])
+    assert f"T = {temperature:.4f}." in (tfidf_copy / CARD_FILE).read_text()
 
 
 def test_evaluate_with_report_dir_records_test_metrics(cli, tfidf_copy, tmp_path):

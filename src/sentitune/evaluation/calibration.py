@@ -24,11 +24,12 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0)) 
     return float(np.exp(res.x))
 
 
-def calibrate_artifact(model_path, val_file) -> tuple[float, float, float]:
-    """Fit T on a labelled validation file, store it in sentitune.json; return (ECE before, after, T)."""
+def calibrate_artifact(model_path, val_file, record: bool = False) -> tuple[float, float, float]:
+    """Fit T on a labelled validation file, store it in sentitune.json; return (ECE before, after, T).
+    ``record``: also store the calibrated model's metrics on that file as its validation metrics."""
     import sentitune
-    from sentitune.artifact import update_meta
-    from sentitune.evaluation.metrics import expected_calibration_error
+    from sentitune.artifact import record_metrics, update_meta
+    from sentitune.evaluation.metrics import classification_metrics, expected_calibration_error
     from sentitune.evaluation.report import load_test_rows
     from sentitune.methods.base import softmax
 
@@ -39,5 +40,8 @@ def calibrate_artifact(model_path, val_file) -> tuple[float, float, float]:
     before = expected_calibration_error(labels, softmax(logits / model.temperature))
     temperature = fit_temperature(logits, labels)
     after = expected_calibration_error(labels, softmax(logits / temperature))
-    update_meta(model_path if model_path else sentitune.DEFAULT_MODEL_PATH, temperature=temperature)
+    path = model_path if model_path else sentitune.DEFAULT_MODEL_PATH
+    update_meta(path, temperature=temperature)
+    if record:
+        record_metrics(path, val=classification_metrics(labels, softmax(logits / temperature)))
     return before, after, temperature

@@ -31,7 +31,6 @@ from sentitune.methods import SEQUENCE_CLASSIFIERS
 from sentitune.methods.hf import describe_long_text, quiet_transformers, reads_head
 
 
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
