@@ -73,6 +73,9 @@ def test_models_average_writes_a_soup_and_refuses_what_it_cannot_average(tmp_pat
     assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, tfidf_model_dir, "--out", tmp_path / "x"),
                           "only LoRA artifacts")
     assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, "--out", tmp_path / "y"), "two or more")
+    assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, ENGLISH_MODEL_PATH, "--out", tmp_path / "z",
+                              "--val-file", tmp_path / "missing.jsonl"), "input not found")
+    assert not (tmp_path / "z").exists()  # nothing written, so the corrected rerun is not refused
 
 
 def test_data_prepare_then_train_tfidf(tmp_path):

@@ -463,11 +463,14 @@ def models_average(
     val_file: Optional[Path] = typer.Option(None, "--val-file", help="Labelled texts to refit the temperature on."),
 ):
     """Average LoRA models trained from one base (other seeds, other data): a model soup, one model's cost."""
+    from sentitune.data.io import table_files
     from sentitune.evaluation.calibration import calibrate_artifact
     from sentitune.methods.hf import average_adapters
 
     if len(model_paths) < 2:
         raise SentituneError("give two or more model directories to average")
+    if val_file:  # before the average is written: a rerun would find --out taken
+        table_files(val_file)
     if out.exists():  # average_adapters replaces its output: never a directory the user already has
         raise SentituneError(f"--out {out} exists: give a new directory")
     meta = average_adapters(model_paths, out, rank=rank, half=half)
