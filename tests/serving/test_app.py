@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -249,24 +250,66 @@ def test_max_length_setting_caps_the_served_models_tokens():
     assert len(service.model.models["en"]._tokenize([long_text])[0]) == 16  # the default router's English route
 
 
-def test_one_text_leaves_the_event_loop_a_core_a_batch_alone_gets_them_all_and_calls_at_once_share(monkeypatch, tfidf_model_dir):
+def test_a_call_alone_on_the_primary_model_thread_gets_every_core_and_any_other_call_one(monkeypatch, tfidf_model_dir):
     import torch
 
     from sentitune.serving.app import Service
 
     monkeypatch.delenv("SENTITUNE_THREADS", raising=False)
     before, cores = torch.get_num_threads(), len(os.sched_getaffinity(0))
+    service = Service(ServeConfig(model_path=str(tfidf_model_dir), auth_enabled=False))
+    primary = service.batcher.primary
+
+    def threads_after(texts: list[str]) -> int:  # torch's count is per calling thread: read it there
+        service._predict(texts)
+        return torch.get_num_threads()
+
     try:
         torch.set_num_threads(cores)
-        service = Service(ServeConfig(model_path=str(tfidf_model_dir), auth_enabled=False))
-        service.load()
-        assert service.batcher.workers == cores and service.threads == (max(1, cores - 1), cores, 1)
-        service._predict(["one text"])
-        assert torch.get_num_threads() == max(1, cores - 1)
-        service._predict(["a batch", "of two"])
-        assert torch.get_num_threads() == cores
+        primary.submit(torch.set_num_threads, cores).result()
+        primary.submit(service.load).result()  # as the server's lifespan loads it
+        assert service.batcher.workers == cores and service.threads == (cores, 1)
+        assert primary.submit(threads_after, ["one text"]).result() == cores
+        assert primary.submit(threads_after, ["a batch", "of two"]).result() == cores
+        # another thread alone still gets one core: a second thread calling torch on several cores
+        # makes torch's helper threads sleep between kernels (MicroBatcher.primary)
+        assert threads_after(["one text"]) == 1
         service._calls = 1  # another model thread is scoring a batch: this call shares the cores
-        service._predict(["a batch", "of two"])
-        assert torch.get_num_threads() == 1
+        assert primary.submit(threads_after, ["a batch", "of two"]).result() == 1
     finally:
         torch.set_num_threads(before)
+        asyncio.run(service.batcher.stop())
+
+
+def test_no_call_starts_beside_one_that_has_every_core(monkeypatch, tfidf_model_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sentitune.serving.app import Service
+
+    monkeypatch.delenv("SENTITUNE_THREADS", raising=False)
+    service = Service(ServeConfig(model_path=str(tfidf_model_dir), auth_enabled=False))
+    primary, other = service.batcher.primary, ThreadPoolExecutor(1)
+    primary.submit(service.load).result()
+    real, entered, release, started = service.model.predict_records, threading.Event(), threading.Event(), []
+
+    def predict_records(texts):  # the real model; the call on every core holds until the test lets it go
+        started.append(texts[0])
+        if texts[0] == "a lovely stay":
+            entered.set()
+            assert release.wait(30)
+        return real(texts)
+
+    service.model.predict_records = predict_records
+    try:
+        wide = primary.submit(service._predict, ["a lovely stay"])
+        assert entered.wait(30)
+        beside = other.submit(service._predict, ["a dreadful stay"])
+        time.sleep(0.5)
+        assert started == ["a lovely stay"] and not beside.done()  # it waits rather than oversubscribe
+        release.set()
+        assert [r[0]["label"] for r in (wide.result(30), beside.result(30))] == ["POSITIVE", "NEGATIVE"]
+        assert started == ["a lovely stay", "a dreadful stay"]
+    finally:
+        release.set()
+        other.shutdown()
+        asyncio.run(service.batcher.stop())

@@ -177,8 +177,10 @@ def test_a_request_cancelled_before_the_model_took_it_leaves_no_count(tfidf_mode
 def test_with_two_model_threads_a_batch_is_answered_while_another_is_still_scored(tfidf_model_dir):
     model = sentitune.load(tfidf_model_dir)
     real_logits, entered, release = model.logits, threading.Event(), threading.Event()
+    on_primary = {}
 
     def logits(texts):  # the real model; the batch holding "slow" waits until the test lets it go
+        on_primary[texts[0]] = batcher.on_primary_thread()
         if "slow" in texts:
             entered.set()
             assert release.wait(30)
@@ -186,8 +188,9 @@ def test_with_two_model_threads_a_batch_is_answered_while_another_is_still_score
 
     model.logits = logits
 
+    batcher = MicroBatcher(model.predict_records, max_queue=1_000, workers=2)
+
     async def scenario():
-        batcher = MicroBatcher(model.predict_records, max_queue=1_000, workers=2)
         await batcher.start()
         slow = asyncio.ensure_future(batcher.submit(["slow"]))
         assert await asyncio.to_thread(entered.wait, 30)
@@ -205,3 +208,5 @@ def test_with_two_model_threads_a_batch_is_answered_while_another_is_still_score
     assert still_scoring and quick == model.predict_records(["a lovely stay", "a dreadful stay"])
     assert shared == pytest.approx(per_call / 2)  # two calls at once: the queue drains twice as fast
     assert counts == (0, 0)
+    # the idle primary model thread took the first batch, the other thread the one that came meanwhile
+    assert on_primary == {"slow": True, "a lovely stay": False}

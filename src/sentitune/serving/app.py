@@ -50,7 +50,7 @@ async def lifespan(app: FastAPI):
     await service.batcher.start()
     loader = None
     if service.model is None:
-        loader = asyncio.get_running_loop().run_in_executor(None, service.load)
+        loader = asyncio.get_running_loop().run_in_executor(service.batcher.primary, service.load)
     yield
     if loader is not None:
         await loader

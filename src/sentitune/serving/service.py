@@ -66,25 +66,25 @@ def gpu_available() -> bool:
         return False
 
 
-def model_threads(workers: int) -> tuple[int, int, int] | None:
-    """torch's intra-op threads for a model call of (one text, a batch, any call while another runs)
-    on a model thread; None: leave torch alone (SENTITUNE_THREADS is set, or no torch).
+def model_threads(workers: int) -> tuple[int, int] | None:
+    """torch's intra-op threads for a model call (alone on the primary model thread, beside another
+    call); None: leave torch alone (SENTITUNE_THREADS is set, or no torch).
 
-    One text gets a core less than the process may use, so the event loop (parsing, auth, JSON, the
-    next hand-off) keeps a core: on 2 Sapphire Rapids cores that gave p50 6.3 ms instead of 11.4 ms
-    at one connection. A batch alone gets every core: a 32-text batch was the whole server's
-    bottleneck under load, and on 2 AMD EPYC (Zen 5) cores all of them served 319 requests/s at 64
-    connections instead of 195. Calls that run at once (``workers`` model threads) share the cores
-    (benchmarks/load.py; switching the count per call costs nothing measurable)."""
+    A call alone gets every core, one text included: once only one thread ever calls torch on
+    several cores (MicroBatcher.primary), one text on 2 Zen 4 cores answered at p50 6.9 ms at one
+    connection instead of 8.9 ms on one core (it had kept a core for the event loop because two
+    calling threads made torch's helper threads sleep between kernels: 11 ms). A 32-text batch alone
+    on every core served 319 requests/s at 64 connections on 2 AMD EPYC (Zen 5) cores instead of
+    195. Calls that run at once (``workers`` model threads) share the cores (benchmarks/load.py;
+    switching the count per call costs nothing measurable)."""
     if runtime_settings().threads:
         return None
     try:
         import torch
     except ImportError:
         return None
-    cores = usable_cores()
-    batch = min(torch.get_num_threads(), cores)
-    return max(1, min(batch, cores - 1)), batch, max(1, batch // workers)
+    alone = min(torch.get_num_threads(), usable_cores())
+    return alone, max(1, alone // workers)
 
 
 class Service:
@@ -93,8 +93,9 @@ class Service:
         self.model = model
         self.path: str | None = None  # the inference path chosen at load, for /health
         self.load_error: str | None = None
-        self.threads: tuple[int, int, int] | None = None  # torch threads per kind of call: model_threads
-        self._calls, self._calls_lock = 0, threading.Lock()  # model calls running now, on the model threads
+        self.threads: tuple[int, int] | None = None  # torch threads per kind of call: model_threads
+        self._calls, self._wide = 0, False  # model calls running now; whether one of them has every core
+        self._calls_changed = threading.Condition()
         self.started = time.monotonic()
         self.metrics = Metrics()
         self.limiter = Limiter(config)
@@ -117,7 +118,7 @@ class Service:
 
         try:
             self.threads = model_threads(self.batcher.workers)
-            if self.threads:  # the one-text count while loading: the bf16 check runs as the server will
+            if self.threads:  # a lone call's count (on the primary model thread): the bf16 check and _measure run as the server will
                 import torch
 
                 torch.set_num_threads(self.threads[0])
@@ -147,10 +148,6 @@ class Service:
         """Time a full micro-batch of short texts, best of three (new texts each time: the score cache
         would answer repeats): the first estimate of the model's seconds per text, for the queue's time
         limit, and whether the model is cheap enough to call inline."""
-        if self.threads:
-            import torch
-
-            torch.set_num_threads(self.threads[1])
         # timed as an inline model runs: with one BLAS thread, kept if inline. On the event loop a second
         # BLAS thread only contends with the loop for a core: the fast preset's 32-text batch took 16-20 ms
         # with numpy's two OpenBLAS threads on a 2-core machine busy with another job, 1.2-4 ms with one
@@ -169,18 +166,23 @@ class Service:
 
     def _predict(self, texts: list[str]) -> list[dict]:
         # runs on a model thread (the event loop's when inline); torch's thread count is per thread
-        with self._calls_lock:
+        with self._calls_changed:
+            # a call beside one on every core would oversubscribe the cores, and torch's spinning helper
+            # threads then wait for each other (p99 at 8 connections 68 -> 200-360 ms): it waits instead
+            self._calls_changed.wait_for(lambda: not self._wide)
+            wide = self._wide = bool(self.threads) and self._calls == 0 and self.batcher.on_primary_thread()
             self._calls += 1
-            alone = self._calls == 1
         try:
             if self.threads:
                 import torch
 
-                torch.set_num_threads(self.threads[len(texts) > 1] if alone else self.threads[2])
+                torch.set_num_threads(self.threads[0] if wide else self.threads[1])
             records = self.model.predict_records(texts)
         finally:
-            with self._calls_lock:
+            with self._calls_changed:
                 self._calls -= 1
+                self._wide = self._wide and not wide
+                self._calls_changed.notify_all()
         self.metrics.texts.inc(len(texts))
         return records
 
