@@ -71,9 +71,9 @@ def model_threads(workers: int) -> tuple[int, int] | None:
     call); None: leave torch alone (SENTITUNE_THREADS is set, or no torch).
 
     A call alone gets every core, one text included: once only one thread ever calls torch on
-    several cores (MicroBatcher.primary), one text on 2 Zen 4 cores answered at p50 6.9 ms at one
-    connection instead of 8.9 ms on one core (it had kept a core for the event loop because two
-    calling threads made torch's helper threads sleep between kernels: 11 ms). A 32-text batch alone
+    several cores (MicroBatcher.primary), one text on 2 Zen 4 cores answered at p50 5.3-6.8 ms at one
+    connection instead of 7.8-8.8 ms on one core (a core had been kept for the event loop because
+    two calling threads made torch's helper threads sleep between kernels: 11 ms). A 32-text batch alone
     on every core served 319 requests/s at 64 connections on 2 AMD EPYC (Zen 5) cores instead of
     195. Calls that run at once (``workers`` model threads) share the cores (benchmarks/load.py;
     switching the count per call costs nothing measurable)."""
