@@ -281,6 +281,22 @@ def test_a_call_alone_on_the_primary_model_thread_gets_every_core_and_any_other_
         asyncio.run(service.batcher.stop())
 
 
+def test_server_processes_share_the_cores_among_them(monkeypatch):
+    import torch
+
+    from sentitune.serving.service import model_threads
+
+    monkeypatch.delenv("SENTITUNE_THREADS", raising=False)
+    before, cores = torch.get_num_threads(), len(os.sched_getaffinity(0))
+    try:
+        torch.set_num_threads(cores)
+        assert model_threads(workers=2, processes=1) == (cores, max(1, cores // 2))
+        # WORKERS=2: each process's lone call gets half the cores, or spinning helpers of the two wait for each other
+        assert model_threads(workers=2, processes=2) == (max(1, cores // 2), max(1, cores // 4))
+        assert model_threads(workers=2, processes=4 * cores) == (1, 1)
+    finally:
+        torch.set_num_threads(before)
+
 def test_no_call_starts_beside_one_that_has_every_core(monkeypatch, tfidf_model_dir):
     from concurrent.futures import ThreadPoolExecutor
 
