@@ -99,20 +99,22 @@ POOL_CAPS = {
 }
 
 
-def build_pool(shared: Path, data: Path, out: Path) -> Path:
-    """Cleaned as `data prepare` cleans, de-duplicated against every split; texts only."""
+def build_pool(shared: Path, data: Path, out: Path, caps: dict[str, int | None] = POOL_CAPS,
+               labels: bool = False) -> Path:
+    """Cleaned as `data prepare` cleans, de-duplicated against every split; texts only unless
+    ``labels`` (a cap of None takes every row left)."""
     seen = {normalize_for_dedup(r["text"]) for s in ("val", "test") for r in read_jsonl(sample_path(s))}
     seen |= {normalize_for_dedup(r["text"]) for s in ("train", "val", "test") for r in read_jsonl(data / f"{s}.jsonl")}
     pool = []
-    for source, cap in POOL_CAPS.items():
+    for source, cap in caps.items():
         rows, _ = load_labelled(next(shared.glob(f"{source}.jsonl.gz")))
         random.Random(42).shuffle(rows)
         taken = 0
         for row in rows:
             key = normalize_for_dedup(row["text"])
-            if taken < cap and key not in seen:
+            if (cap is None or taken < cap) and key not in seen:
                 seen.add(key)
-                pool.append({"text": row["text"], "source": row["source"]})
+                pool.append(row if labels else {"text": row["text"], "source": row["source"]})
                 taken += 1
         print(f"pool {source}: {taken}")
     return write_jsonl(pool, out)

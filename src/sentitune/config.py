@@ -154,6 +154,7 @@ class TrainConfig(_Layered):
     # decoders, mean for encoders)
     pooling: Literal["mean", "cls", "lasttoken", "model"] = Field("model", description="head: embedding pooling")
     head_c: float = Field(10.0, gt=0, description="head: inverse regularisation strength of the logistic regression")
+    ngram_buckets: int = Field(0, ge=0, description="static: hashed token-bigram buckets of a linear n-gram part added to the MLP (0: none; the fast preset: 262144)")
     prompt_template: str | None = Field(None, description="instruct / zero-shot: prompt template name or file")
     reasoning: bool = Field(False, description="instruct / zero-shot: `predict --json` adds a short generated explanation")
     calibrate: bool = Field(True, description="Fit temperature on the validation split at the end of training")
