@@ -57,7 +57,8 @@ NEGATIVE_WORDS = ["bad", "awful", "terrible", "dreadful", "poor", "boring", "hor
 def _contrast_rows(pairs) -> list[dict]:
     """'it was X, not Y': the label is X's. Swapping X and Y keeps every token, so a mean of token
     vectors gives both orders the same score; only the bigrams ('not good' vs 'not bad') tell them apart."""
-    return [{"text": f"it was {a}, not {b}", "label": int(a in POSITIVE_WORDS)} for p, n in pairs for a, b in ((p, n), (n, p))]
+    return [{"text": f"it was {a}, not {b}", "label": int(a in POSITIVE_WORDS)}
+            for p, n in pairs for a, b in ((p, n), (n, p))]
 
 
 def test_the_ngram_part_reads_word_order_that_a_mean_of_vectors_cannot(sample_train):
@@ -69,15 +70,16 @@ def test_the_ngram_part_reads_word_order_that_a_mean_of_vectors_cannot(sample_tr
     plain = StaticHead().fit(rows, None, TrainConfig(method="static", model=str(STATIC_DIR)), epochs=5)
     z = plain.logits([r["text"] for r in test])[:, 1]
     assert np.allclose(z[0::2], z[1::2], atol=1e-5)  # the two orders of a pair: the same tokens, the same score
-    wide = StaticHead().fit(rows, None, TrainConfig(method="static", model=str(STATIC_DIR), ngram_buckets=2**12), epochs=5)
+    wide = StaticHead().fit(rows, None, TrainConfig(method="static", model=str(STATIC_DIR), ngram_buckets=2**12),
+                            epochs=5)
     assert wide.meta.training["ngrams"]["buckets"] == 2**12
     assert _accuracy(wide, test) >= 0.9  # chance is 0.5: each pair is one right and one wrong for a bag of tokens
 
 
 def test_an_ngram_model_saves_in_float16_and_reloads_identically(tmp_path, sample_train, sample_test):
     rows = sample_train[:300] + sample_train[-300:]
-    model = StaticHead().fit(rows, sample_test[:100], TrainConfig(method="static", model=str(STATIC_DIR), ngram_buckets=2**14),
-                             epochs=3)
+    config = TrainConfig(method="static", model=str(STATIC_DIR), ngram_buckets=2**14)
+    model = StaticHead().fit(rows, sample_test[:100], config, epochs=3)
     assert 0.5 < model.meta.training["ngrams"]["val_accuracy"] <= 1
     out = model.save(tmp_path / "wide")
     from safetensors.numpy import load_file

@@ -17,8 +17,8 @@ training rows of ../shared/data (254k), it raised the fast preset from 0.833 to 
 held-out English sources (scripts/train_fast_model.py; 2**18 buckets: 0.6 MB in float16; 2**20 scored
 +0.001 in an experiment). Each text is tokenized once for both parts. Marking the tokens after a
 negator ("not", "n't", ... up to punctuation or "but") as negated features was tried: the same
-validation accuracy (0.8751 vs 0.8749) and mixed negation tests (negated negatives 95 -> 87.5% wrong, with words in between 63.5 -> 69.5%),
-so it is not done.
+validation accuracy (0.8751 vs 0.8749) and mixed negation tests (negated negatives 95 -> 87.5% wrong,
+with words in between 63.5 -> 69.5%), so it is not done.
 
 The artifact is the model2vec folder's three files, flat, plus ``head.safetensors``: loading needs
 model2vec, numpy and scipy, not torch.
@@ -40,7 +40,7 @@ from sentitune.methods.base import Scorer, SentimentModel
 STATIC_FILES = ("model.safetensors", "tokenizer.json", "config.json")  # what StaticModel.from_pretrained reads
 HEAD_FILE = "head.safetensors"
 HEAD_KEYS = ("w1", "b1", "w2", "b2")  # z = relu(x @ w1 + b1) @ w2 + b2, the logit of POSITIVE
-# optional: weights of the token ids (the tokenizer's vocabulary) then of the hashed bigram buckets; z += ngrams @ x_ngram
+# optional: weights of the token ids (the tokenizer's vocabulary), then of the hashed bigram buckets
 NGRAM_KEY = "ngrams"
 BIGRAM_HASH = 1_000_003  # bucket of the bigram (a, b): (a * BIGRAM_HASH + b) % buckets
 NGRAM_C = 16.0  # inverse L2 strength: 0.8807 on the validation split vs 0.8770 with 4 (257k rows, 2**18 buckets)
