@@ -3,7 +3,7 @@
     python scripts/train_fast_model.py [--work runs/fast] [--shared ../shared/data]
                                        [--distill-python /work/m2v/bin/python] [--no-install]
                                        [--teacher DIR] [--rows FILE ...] [--vectors DIR]
-                                       [--from-model DIR] [--ngram-buckets N]
+                                       [--from-model DIR] [--ngram-buckets N] [--ngram-exclude SOURCE ...]
 
 The shipped preset (2026-12-07): the previous preset's vectors and MLP head, kept as they are, plus the
 linear n-gram part (step 7) fitted in 8 minutes on 2 Zen 4 cores:
@@ -249,6 +249,8 @@ def main() -> None:
     ap.add_argument("--ngram-buckets", type=int, default=2**18,
                     help="hashed token-bigram buckets of the linear n-gram part (0: none), fitted on the gold labels "
                          "of every English training row of --shared that no split holds, plus the training split")
+    ap.add_argument("--ngram-exclude", nargs="+", default=(),
+                    help="sources (prefixes, e.g. sentiment140/) left out of the n-gram part's rows: what it does off-domain")
     ap.add_argument("--from-model", type=Path, default=None,
                     help="a static artifact (the fast preset's English model) whose vectors and MLP are kept as "
                          "they are: only the n-gram part is fitted")
@@ -272,6 +274,7 @@ def main() -> None:
             build_pool(args.shared, data, rows_file, caps=dict.fromkeys(POOL_CAPS), labels=True)
         # the training split with its behaviour-teaching rows, and every other English row
         rows = english_rows(build_splits(args.shared, data, args.augment_ratio)) + read_jsonl(rows_file)
+        rows = [r for r in rows if not str(r.get("source", "")).startswith(tuple(args.ngram_exclude))]
         print(f"n-gram part: {len(rows)} rows, {args.ngram_buckets} buckets")
         model.fit_ngrams(rows, val, args.ngram_buckets)
     # calibrated as `sentitune train` calibrates: a temperature fitted on the validation split
