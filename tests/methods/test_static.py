@@ -1,4 +1,4 @@
-"""`static`: model2vec embeddings + an MLP head, fitted here on the bundled sample."""
+"""`static`: model2vec embeddings + an MLP head (+ the optional n-gram part), fitted here on the bundled sample."""
 
 
 import random
