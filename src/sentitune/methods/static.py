@@ -183,9 +183,9 @@ class StaticHead(SentimentModel):
         if self.head is None:
             raise SentituneError("fit the static model (its MLP) before its n-gram part")
         self.head.pop(NGRAM_KEY, None)
-        texts = [r["text"] for r in train]
-        x = sp.hstack([self._ngram_features(*self._tokens(texts), buckets), self._mlp(self.embed(texts))[:, None]],
-                      format="csr")
+        flat, counts = self._tokens([r["text"] for r in train])
+        mlp_logit = self._mlp(self._embed_tokens(flat, counts))[:, None]
+        x = sp.hstack([self._ngram_features(flat, counts, buckets), mlp_logit], format="csr")
         target = _targets(train)
         soft = ~np.isin(target, (0.0, 1.0))
         # a soft row is two rows: POSITIVE weighted p, NEGATIVE weighted 1 - p
