@@ -76,6 +76,9 @@ def test_models_average_writes_a_soup_and_refuses_what_it_cannot_average(tmp_pat
     assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, ENGLISH_MODEL_PATH, "--out", tmp_path / "z",
                               "--val-file", tmp_path / "missing.jsonl"), "input not found")
     assert not (tmp_path / "z").exists()  # nothing written, so the corrected rerun is not refused
+    for weights, problem in (("2,x", "numbers separated by commas"), ("1", "one positive weight per model")):
+        assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, ENGLISH_MODEL_PATH, "--out",
+                                  tmp_path / "w", "--weights", weights), problem)
 
 
 def test_data_prepare_then_train_tfidf(tmp_path):

@@ -460,6 +460,8 @@ def models_average(
     rank: Optional[int] = typer.Option(None, "--rank", min=1,
                                        help="Adapter rank of the result (truncated SVD); default: exact, r x models."),
     half: bool = typer.Option(False, "--half", help="Store the adapter in float16: half the bytes, the same labels."),
+    weights: Optional[str] = typer.Option(None, "--weights",
+                                          help="One weight per model, e.g. 2,1: a soup of two seeds plus a third."),
     val_file: Optional[Path] = typer.Option(None, "--val-file", help="Labelled texts to refit the temperature on."),
 ):
     """Average LoRA models trained from one base (other seeds, other data): a model soup, one model's cost."""
@@ -469,11 +471,15 @@ def models_average(
 
     if len(model_paths) < 2:
         raise SentituneError("give two or more model directories to average")
+    try:
+        shares = [float(w) for w in weights.split(",")] if weights else None
+    except ValueError:
+        raise SentituneError(f"--weights takes numbers separated by commas, e.g. 2,1; got {weights!r}") from None
     if val_file:  # before the average is written: a rerun would find --out taken
         table_files(val_file)
     if out.exists():  # average_adapters replaces its output: never a directory the user already has
         raise SentituneError(f"--out {out} exists: give a new directory")
-    meta = average_adapters(model_paths, out, rank=rank, half=half)
+    meta = average_adapters(model_paths, out, rank=rank, half=half, weights=shares)
     print(f"average of {len(model_paths)} models (LoRA rank {meta.options['lora']['r']}) written to {out}")
     if val_file:
         before, after, temperature = calibrate_artifact(out, val_file)

@@ -16,13 +16,15 @@ TEXTS = ["The hotel was lovely and the staff were kind.", "Worst purchase I ever
          "I don't think the sequel is any better.", "ok"]
 
 
-def other_adapter(tmp_path):
-    """The shipped adapter with every weight change reversed and the head moved: another LoRA
-    artifact of the same base and rank, whose predictions differ from the shipped model's."""
-    out = shutil.copytree(sentitune.ENGLISH_MODEL_PATH, tmp_path / "other")
+def other_adapter(tmp_path, name="other", change=-1.0, head_shift=0.05):
+    """The shipped adapter with every weight change times ``change`` (reversed by default) and the
+    head moved: another LoRA artifact of the same base and rank, whose predictions differ from the
+    shipped model's."""
+    out = shutil.copytree(sentitune.ENGLISH_MODEL_PATH, tmp_path / name)
     meta = read_meta(out)
     weights = load_file(str(out / "adapter_model.safetensors"))
-    weights = {k: -v if "lora_B" in k else v + 0.05 if "classifier" in k else v for k, v in weights.items()}
+    weights = {k: v * change if "lora_B" in k else v + head_shift if "classifier" in k else v
+               for k, v in weights.items()}
     save_file(weights, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
     write_meta(out, meta)  # new digests
     return out
@@ -78,6 +80,26 @@ def test_a_soup_in_float16_or_cut_to_one_rank_is_one_adapter_in_size(tmp_path):
                                atol=1e-4)
 
 
+def test_a_weighted_soup_of_a_soup_and_one_more_model_is_the_soup_of_all(tmp_path):
+    # the shipped default averages two seeds; a third seed joins it with weights 2:1
+    b, c = other_adapter(tmp_path), other_adapter(tmp_path, "third", change=0.5, head_shift=-0.08)
+    parts = [sentitune.ENGLISH_MODEL_PATH, b, c]
+    average_adapters(parts, tmp_path / "all")
+    average_adapters(parts[:2], tmp_path / "two")
+    meta = average_adapters([tmp_path / "two", c], tmp_path / "joined", weights=[2, 1])
+    r = read_meta(c).options["lora"]["r"]
+    assert meta.options["lora"]["r"] == 3 * r and meta.training["averaged_weights"] == pytest.approx([2 / 3, 1 / 3])
+    everything, joined = merged_weights(tmp_path / "all"), merged_weights(tmp_path / "joined")
+    for k in everything:
+        torch.testing.assert_close(joined[k], everything[k], atol=2e-5, rtol=1e-4)
+    # and unequal weights are not the plain mean
+    average_adapters(parts[:2], tmp_path / "tilted", weights=[3, 1])
+    a, other, tilted = (merged_weights(d) for d in (sentitune.ENGLISH_MODEL_PATH, b, tmp_path / "tilted"))
+    for k in ("classifier.weight", "bert.encoder.layer.0.attention.self.query.weight"):
+        torch.testing.assert_close(tilted[k], (3 * a[k] + other[k]) / 4, atol=2e-5, rtol=1e-4)
+        assert not torch.allclose(tilted[k], merged_weights(tmp_path / "two")[k])
+
+
 def test_low_rank_gives_the_closest_matrix_of_that_rank():
     weights = load_file(str(sentitune.ENGLISH_MODEL_PATH / "adapter_model.safetensors"))
     name = next(k for k in weights if "lora_A" in k)
@@ -95,13 +117,16 @@ def test_low_rank_gives_the_closest_matrix_of_that_rank():
     assert dropped > 0 and error.item() == pytest.approx(dropped.item(), rel=1e-3)
 
 
-def test_different_ranks_and_an_output_among_the_inputs_are_refused(tmp_path):
+def test_other_scales_bad_weights_and_an_output_among_the_inputs_are_refused(tmp_path):
     other = shutil.copytree(sentitune.ENGLISH_MODEL_PATH, tmp_path / "r8")
     meta = read_meta(other)
     meta.options["lora"]["r"] = 8
     write_meta(other, meta)
-    with pytest.raises(SentituneError, match="one base model, rank and alpha"):
+    with pytest.raises(SentituneError, match="one base model and one alpha/r"):  # r=8 with the same alpha
         average_adapters([sentitune.ENGLISH_MODEL_PATH, other], tmp_path / "soup")
+    for weights in ([1], [1, 0], [2, -1]):
+        with pytest.raises(SentituneError, match="one positive weight per model averaged"):
+            average_adapters([sentitune.ENGLISH_MODEL_PATH] * 2, tmp_path / "soup", weights=weights)
     with pytest.raises(SentituneError, match="one of the models averaged"):  # it would be deleted first
         average_adapters([sentitune.ENGLISH_MODEL_PATH, other], other)
     assert (other / "sentitune.json").exists()

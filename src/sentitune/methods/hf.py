@@ -184,22 +184,25 @@ def load_model(directory: Path, meta: ArtifactMeta, load: Callable[[str, Any], t
         raise ArtifactError(f"cannot load model from {directory}: {str(exc).splitlines()[0][:300]}") from None
 
 
-def average_adapters(directories: Sequence[Path], out: Path, rank: int | None = None, half: bool = False) -> ArtifactMeta:
-    """A uniform soup of LoRA artifacts trained from one base with one rank (other seeds, other data):
-    one artifact whose weights are the mean of theirs (exactly, or its closest rank-``rank``
-    approximation), at one model's inference cost; ``out`` is replaced.
+def average_adapters(directories: Sequence[Path], out: Path, rank: int | None = None, half: bool = False,
+                     weights: Sequence[float] | None = None) -> ArtifactMeta:
+    """A soup of LoRA artifacts trained from one base with one LoRA scale alpha/r (other seeds, other
+    data): one artifact whose weights are the mean of theirs (exactly, or its closest rank-``rank``
+    approximation), at one model's inference cost; ``out`` is replaced. ``weights`` (default equal;
+    normalised to sum 1) weigh the parts: a soup of two seeds, given weight 2 beside a third seed's
+    model, makes the soup of all three.
 
-    The mean of the weight changes B_i A_i / n is one LoRA of rank n*r: the A matrices stacked, the B
-    matrices side by side and divided by n, alpha scaled with r so that alpha/r stays; modules saved
-    whole (the classification head) are averaged. Averaging fine-tuned weights ("model soups",
-    Wortsman et al. 2022) keeps what the runs agree on and smooths what one seed got by chance.
-    ``rank`` keeps, per module, the top ``rank`` singular directions of that mean change (a truncated
-    SVD: the closest rank-``rank`` matrix to it), so the soup is no bigger than one adapter when
-    rank = r; ``half`` stores the LoRA factors in float16 instead (half the bytes at any rank; loading
-    casts them back). On the accurate preset's two seeds the exact rank-32 soup scored 0.9134 mean
-    over held-out English sources, in float16 0.9138 (99.9% the same labels), cut to rank 16 0.9102.
-    The temperature is the mean of theirs: refit it on validation data (``calibrate_artifact``); no
-    metrics are carried over."""
+    The weighted mean of the weight changes, sum w_i B_i A_i, is one LoRA of rank sum r_i: the A
+    matrices stacked, the B matrices side by side, each times its w_i, alpha scaled with the rank so
+    that alpha/r stays; modules saved whole (the classification head) are averaged with the same
+    weights. Averaging fine-tuned weights ("model soups", Wortsman et al. 2022) keeps what the runs
+    agree on and smooths what one seed got by chance. ``rank`` keeps, per module, the top ``rank``
+    singular directions of that mean change (a truncated SVD: the closest rank-``rank`` matrix to
+    it), so the soup is no bigger than one adapter when rank = r; ``half`` stores the LoRA factors in
+    float16 instead (half the bytes at any rank; loading casts them back). On the accurate preset's
+    two seeds the exact rank-32 soup scored 0.9134 mean over held-out English sources, in float16
+    0.9138 (99.9% the same labels), cut to rank 16 0.9102. The temperature is the weighted mean of
+    theirs: refit it on validation data (``calibrate_artifact``); no metrics are carried over."""
     from safetensors.torch import load_file, save_file
 
     config_file, weights_file = ADAPTER_FILES
@@ -208,22 +211,27 @@ def average_adapters(directories: Sequence[Path], out: Path, rank: int | None = 
         raise SentituneError(f"{out} is one of the models averaged: write the average elsewhere")
     metas = [read_meta(d) for d in directories]
     lora = [m.options.get("lora") for m in metas]
-    if not all(lora) or len({(m.base_model, lo["r"], lo["alpha"]) for m, lo in zip(metas, lora)}) != 1:
-        raise SentituneError("only LoRA artifacts of one base model, rank and alpha can be averaged")
-    weights = [load_file(str(d / weights_file)) for d in directories]
-    if len({frozenset(w) for w in weights}) != 1:
+    if not all(lora) or len({(m.base_model, lo["alpha"] / lo["r"]) for m, lo in zip(metas, lora)}) != 1:
+        raise SentituneError("only LoRA artifacts of one base model and one alpha/r can be averaged")
+    share = np.full(len(metas), 1 / len(metas)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if share.shape != (len(metas),) or not np.all(share > 0):
+        raise SentituneError(f"give one positive weight per model averaged ({len(metas)}), got {list(weights)}")
+    share = share / share.sum()
+    tensors = [load_file(str(d / weights_file)) for d in directories]
+    if len({frozenset(t) for t in tensors}) != 1:
         raise SentituneError("these adapters adapt different modules: they cannot be averaged")
-    n, r = len(weights), lora[0]["r"]
-    rank = min(rank or n * r, n * r)
+    total = sum(lo["r"] for lo in lora)
+    rank = min(rank or total, total)
     soup = {}
-    for name in weights[0]:
-        parts = [w[name] for w in weights]
+    for name in tensors[0]:
+        parts = [t[name] for t in tensors]
         if "lora_A" in name:
             b_name = name.replace("lora_A", "lora_B")
-            soup[name], soup[b_name] = low_rank(torch.cat(parts, 0), torch.cat([w[b_name] for w in weights], 1) / n,
-                                                rank)
+            # float32 throughout: a part may be a soup stored in float16
+            b = torch.cat([t[b_name].float() * float(w) for t, w in zip(tensors, share)], 1)
+            soup[name], soup[b_name] = low_rank(torch.cat([p.float() for p in parts], 0), b, rank)
         elif "lora_B" not in name:
-            soup[name] = torch.stack(parts).mean(0)
+            soup[name] = sum(part * float(w) for part, w in zip(parts, share))
     if half:
         soup = {name: t.half() if "lora_" in name else t for name, t in soup.items()}
     if out.exists():
@@ -232,16 +240,18 @@ def average_adapters(directories: Sequence[Path], out: Path, rank: int | None = 
     save_file(soup, str(out / weights_file), metadata={"format": "pt"})
     config = json.loads((out / config_file).read_text())
     # alpha / r is the scale of B A: it stays what each part had
-    alpha = lora[0]["alpha"] * rank / r
+    alpha = lora[0]["alpha"] * rank / lora[0]["r"]
     alpha = int(alpha) if alpha.is_integer() else alpha
     config.update(r=rank, lora_alpha=alpha)
     (out / config_file).write_text(json.dumps(config, indent=2) + "\n")
     meta = metas[0].model_copy(deep=True)
     meta.options["lora"].update(r=rank, alpha=alpha)
-    meta.temperature = float(np.mean([m.temperature for m in metas]))
+    meta.temperature = float(np.dot(share, [m.temperature for m in metas]))
     meta.metrics = {}  # they were the first model's
     meta.training = {**(meta.training or {}), "averaged": [str(d) for d in directories], "averaged_rank": rank,
                      "adapter_dtype": "float16" if half else "float32"}
+    if weights is not None:
+        meta.training["averaged_weights"] = [round(float(w), 6) for w in share]
     write_meta(out, meta)
     return meta
 
