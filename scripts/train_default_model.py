@@ -29,7 +29,8 @@ cached per text, then 27 + 25 minutes of training):
    one student's inference cost) and its temperature refitted on the validation split. Taught by
    the accurate preset's seed-42 model, two seeds scored 0.8768 and 0.8765 mean over the held-out
    English sources and their average 0.8813; taught by the averaged accurate preset (shipped),
-   seed 42 scored 0.8787 and the average 0.8858.
+   seed 42 scored 0.8787 and the average 0.8858; a third seed (44, joined to the shipped soup by
+   `sentitune models average ... --weights 2,1`) 0.8861, with the identity tests no better: not shipped.
 3. The artifact (adapter + head + tokenizer, about 6 MB for two seeds) is copied into the package (not with
    --no-install: then it stays in <work>/model); the held-out per-source test splits stay in
    <work>/data/ for benchmarks/default_model.py and benchmarks/model_change.py.

@@ -67,6 +67,7 @@ def test_models_average_writes_a_soup_and_refuses_what_it_cannot_average(tmp_pat
     assert "LoRA rank 8" in out and "temperature" in out
     meta = json.loads((soup / "sentitune.json").read_text())
     assert meta["options"]["lora"]["r"] == 8 and meta["training"]["averaged"] == [str(ENGLISH_MODEL_PATH)] * 2
+    assert meta["metrics"]["val"]["accuracy"] > 0.8  # the calibrated soup's, on --val-file
     label = run("predict", "--model-path", soup, "--json", "A wonderful, moving film.").stdout
     assert json.loads(label)["label"] == "POSITIVE"
     assert_one_line_error(cli("models", "average", ENGLISH_MODEL_PATH, ENGLISH_MODEL_PATH, "--out", soup), "exists")

@@ -462,7 +462,8 @@ def models_average(
     half: bool = typer.Option(False, "--half", help="Store the adapter in float16: half the bytes, the same labels."),
     weights: Optional[str] = typer.Option(None, "--weights",
                                           help="One weight per model, e.g. 2,1: a soup of two seeds plus a third."),
-    val_file: Optional[Path] = typer.Option(None, "--val-file", help="Labelled texts to refit the temperature on."),
+    val_file: Optional[Path] = typer.Option(None, "--val-file",
+                                            help="Labelled texts to refit the temperature on (its metrics recorded)."),
 ):
     """Average LoRA models trained from one base (other seeds, other data): a model soup, one model's cost."""
     from sentitune.data.io import table_files
@@ -482,7 +483,7 @@ def models_average(
     meta = average_adapters(model_paths, out, rank=rank, half=half, weights=shares)
     print(f"average of {len(model_paths)} models (LoRA rank {meta.options['lora']['r']}) written to {out}")
     if val_file:
-        before, after, temperature = calibrate_artifact(out, val_file)
+        before, after, temperature = calibrate_artifact(out, val_file, record=True)
         print(f"temperature {temperature:.3f}: ECE {before:.4f} -> {after:.4f}")
 
 
