@@ -261,11 +261,14 @@ def main() -> None:
 
     data = args.work / "data"
     train_file = build_splits(args.shared, data, None if args.rows else args.augment_ratio)
-    train = [r for f in args.rows for r in read_jsonl(f)] if args.rows else read_jsonl(train_file)
     val = read_jsonl(data / "val.jsonl")
     if args.until == "data":
         return
-    model = sentitune.load(args.from_model) if args.from_model else fit_static_head(args, train, val)
+    if args.from_model:  # its vectors and MLP are kept: no training rows needed before the n-gram part
+        model = sentitune.load(args.from_model)
+    else:
+        train = [r for f in args.rows for r in read_jsonl(f)] if args.rows else read_jsonl(train_file)
+        model = fit_static_head(args, train, val)
     if model is None:
         return
     if args.ngram_buckets:
