@@ -455,10 +455,10 @@ def models_prepare(name: str = typer.Argument(...)):
 
 @models_app.command("average")
 def models_average(
-    model_paths: List[Path] = typer.Argument(..., help="Two or more LoRA models of one base model, rank and alpha."),
+    model_paths: List[Path] = typer.Argument(..., help="Two or more LoRA models of one base model and one alpha/r."),
     out: Path = typer.Option(..., "--out", help="A new directory for the averaged model."),
     rank: Optional[int] = typer.Option(None, "--rank", min=1,
-                                       help="Adapter rank of the result (truncated SVD); default: exact, r x models."),
+                                       help="Adapter rank of the result (truncated SVD); default: exact, their ranks' sum."),
     half: bool = typer.Option(False, "--half", help="Store the adapter in float16: half the bytes, the same labels."),
     weights: Optional[str] = typer.Option(None, "--weights",
                                           help="One weight per model, e.g. 2,1: a soup of two seeds plus a third."),

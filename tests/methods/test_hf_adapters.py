@@ -94,10 +94,11 @@ def test_a_weighted_soup_of_a_soup_and_one_more_model_is_the_soup_of_all(tmp_pat
         torch.testing.assert_close(joined[k], everything[k], atol=2e-5, rtol=1e-4)
     # and unequal weights are not the plain mean
     average_adapters(parts[:2], tmp_path / "tilted", weights=[3, 1])
-    a, other, tilted = (merged_weights(d) for d in (sentitune.ENGLISH_MODEL_PATH, b, tmp_path / "tilted"))
+    a, other, tilted, plain = (merged_weights(d) for d in (sentitune.ENGLISH_MODEL_PATH, b, tmp_path / "tilted",
+                                                            tmp_path / "two"))
     for k in ("classifier.weight", "bert.encoder.layer.0.attention.self.query.weight"):
         torch.testing.assert_close(tilted[k], (3 * a[k] + other[k]) / 4, atol=2e-5, rtol=1e-4)
-        assert not torch.allclose(tilted[k], merged_weights(tmp_path / "two")[k])
+        assert not torch.allclose(tilted[k], plain[k])
 
 
 def test_low_rank_gives_the_closest_matrix_of_that_rank():

@@ -215,7 +215,7 @@ def average_adapters(directories: Sequence[Path], out: Path, rank: int | None = 
         raise SentituneError("only LoRA artifacts of one base model and one alpha/r can be averaged")
     share = np.full(len(metas), 1 / len(metas)) if weights is None else np.asarray(weights, dtype=np.float64)
     if share.shape != (len(metas),) or not np.all(share > 0):
-        raise SentituneError(f"give one positive weight per model averaged ({len(metas)}), got {list(weights)}")
+        raise SentituneError(f"give one positive weight per model averaged ({len(metas)}), got {weights}")
     share = share / share.sum()
     tensors = [load_file(str(d / weights_file)) for d in directories]
     if len({frozenset(t) for t in tensors}) != 1:
