@@ -213,7 +213,7 @@ def average_adapters(directories: Sequence[Path], out: Path, rank: int | None = 
     lora = [m.options.get("lora") for m in metas]
     if not all(lora) or len({(m.base_model, lo["alpha"] / lo["r"]) for m, lo in zip(metas, lora)}) != 1:
         raise SentituneError("only LoRA artifacts of one base model and one alpha/r can be averaged")
-    share = np.full(len(metas), 1 / len(metas)) if weights is None else np.asarray(weights, dtype=np.float64)
+    share = np.ones(len(metas)) if weights is None else np.asarray(weights, dtype=np.float64)
     if share.shape != (len(metas),) or not np.all(share > 0):
         raise SentituneError(f"give one positive weight per model averaged ({len(metas)}), got {weights}")
     share = share / share.sum()
