@@ -43,17 +43,23 @@ def cpuinfo_number(field: str, default: float) -> float:
         return default
 
 
-ZEN = {25: "Zen 4", 26: "Zen 5"}  # AMD's cpu family numbers: both say only "AMD EPYC" in the model name
+def zen_generation(family: int, flags: frozenset[str]) -> str | None:
+    """AMD's Zen generation, which a model name of just "AMD EPYC" hides. cpu family 25 is both Zen 3
+    (AVX2 only) and Zen 4 (AVX-512, at half rate): the flags tell them apart; 26 is Zen 5 (full-rate
+    AVX-512), 23 Zen to Zen 2."""
+    if family == 25:
+        return "Zen 4" if "avx512f" in flags else "Zen 3"
+    return {23: "Zen 2 or older", 26: "Zen 5"}.get(family)
 
 
 def cpu_title() -> str:
-    """The CPU for a section title: the model name, and for AMD its Zen generation, which the name hides
-    (Zen 4 runs 512-bit ops at half rate, Zen 5 at full: their figures must not share a section)."""
+    """The CPU for a section title: the model name, and for AMD its Zen generation (Zen 3 has no
+    AVX-512, Zen 4 runs it at half rate, Zen 5 at full: their figures must not share a section)."""
     from sentitune.methods.hardware import detect
 
-    cpu = detect().cpu
-    zen = ZEN.get(int(cpuinfo_number("cpu family", 0))) if "AMD" in cpu else None
-    return f"{cpu}, {zen}" if zen else cpu
+    hw = detect()
+    zen = zen_generation(int(cpuinfo_number("cpu family", 0)), hw.flags) if "AMD" in hw.cpu else None
+    return f"{hw.cpu}, {zen}" if zen else hw.cpu
 
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:

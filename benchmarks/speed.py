@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sentitune  # noqa: E402
-from benchmarks.results import cpu_title, cpuinfo_number, markdown_table, write_section  # noqa: E402
+from benchmarks.results import cpu_title, cpuinfo_number, markdown_table, write_section, zen_generation  # noqa: E402
 from sentitune.config import LongTextConfig  # noqa: E402
 from sentitune.data import read_jsonl, sample_path  # noqa: E402
 from sentitune.export.onnx import export_onnx  # noqa: E402
@@ -52,14 +52,14 @@ PATHS_NOTE = (
     "best of two interleaved rounds over the same texts; latency is one text per call. `of peak`: texts/s x the "
     "model's FLOPs per text (2 x its matrix-multiply weights x the text's real tokens, plus attention) over the "
     "CPU's peak for the path's arithmetic (cores x the clock /proc/cpuinfo reports x multiply-adds per cycle of "
-    "the widest unit the flags name: AMX, AVX512-BF16 or VNNI, else AVX-512/AVX2 FMA; AMD Zen 4 (cpu family 25) runs 512-bit ops at "
+    "the widest unit the flags name: AMX, AVX512-BF16 or VNNI, else AVX-512/AVX2 FMA; AMD Zen 4 (cpu family 25 with AVX-512) runs 512-bit ops at "
     "half rate, Zen 5 (26) at full rate; cores that boost above the reported clock can pass 100%). With `ONEDNN_MAX_CPU_ISA` set, oneDNN (PyTorch's bf16 kernels) is capped at that ISA, which "
     "emulates this CPU without AMX for the bf16 rows; onnxruntime's own int8 kernels are not capped. Compare the "
     "rows of one run."
 )
 
 # multiply-adds x 2 per cycle per core, by the widest unit the CPU has for that arithmetic (Intel rates;
-# AMD Zen 4, cpu family 25, splits 512-bit ops into two 256-bit halves, so half; Zen 5's server cores,
+# AMD Zen 4 (cpu family 25 with AVX-512; 25 without it is Zen 3) splits 512-bit ops into two 256-bit halves, so half; Zen 5's server cores,
 # family 26, have full 512-bit datapaths: at half rate ONNX fp32 measured 190% of "peak" on one)
 PEAK_PER_CYCLE = {
     "fp32": (("avx512f", 64), ("avx2", 32)),
@@ -83,7 +83,8 @@ def peak_flops(arithmetic: str) -> tuple[float, str]:
     if "AMD" in hw.cpu and unit.startswith("avx512") and family < 26:
         per_cycle //= 2
     cores = usable_cores()
-    zen = {25: ", Zen 4: 512-bit at half rate", 26: ", Zen 5: full-width 512-bit"}.get(int(family), "") if "AMD" in hw.cpu else ""
+    zen = zen_generation(int(family), hw.flags) if "AMD" in hw.cpu else None
+    zen = {"Zen 4": ", Zen 4: 512-bit at half rate", "Zen 5": ", Zen 5: full-width 512-bit"}.get(zen, f", {zen}" if zen else "")
     return cores * mhz * 1e6 * per_cycle, f"{unit} x {cores} cores at {mhz:,.0f} MHz{zen}"
 
 
