@@ -355,7 +355,8 @@ def _e5(package: Path) -> Path:
         from transformers import BertConfig
 
         numbers, vocab_scores, tensors = _read_e5(package / "e5-small-q4.bin")
-        config = BertConfig(**numbers, hidden_act="gelu", pad_token_id=1, architectures=["BertModel"])
+        config = BertConfig(**numbers, hidden_act="gelu", pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                            architectures=["BertModel"])
         hidden = config.hidden_size
         names = {"emb.word": "embeddings.word_embeddings.weight", "emb.pos": "embeddings.position_embeddings.weight",
                  "emb.type": "embeddings.token_type_embeddings.weight", "emb.ln.w": "embeddings.LayerNorm.weight",
