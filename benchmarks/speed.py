@@ -59,8 +59,9 @@ PATHS_NOTE = (
 )
 
 # multiply-adds x 2 per cycle per core, by the widest unit the CPU has for that arithmetic (Intel rates;
-# AMD Zen 4 (cpu family 25 with AVX-512; 25 without it is Zen 3) splits 512-bit ops into two 256-bit halves, so half; Zen 5's server cores,
-# family 26, have full 512-bit datapaths: at half rate ONNX fp32 measured 190% of "peak" on one)
+# AMD Zen 4 (cpu family 25 with AVX-512; 25 without it is Zen 3) splits 512-bit ops into two 256-bit
+# halves, so half; Zen 5's server cores, family 26, have full 512-bit datapaths: at half rate ONNX fp32
+# measured 190% of "peak" on one)
 PEAK_PER_CYCLE = {
     "fp32": (("avx512f", 64), ("avx2", 32)),
     "bf16": (("amx_bf16", 1024), ("avx512_bf16", 128), ("avx512f", 64), ("avx2", 32)),
@@ -84,8 +85,8 @@ def peak_flops(arithmetic: str) -> tuple[float, str]:
         per_cycle //= 2
     cores = usable_cores()
     zen = zen_generation(int(family), hw.flags) if "AMD" in hw.cpu else None
-    zen = {"Zen 4": ", Zen 4: 512-bit at half rate", "Zen 5": ", Zen 5: full-width 512-bit"}.get(zen, f", {zen}" if zen else "")
-    return cores * mhz * 1e6 * per_cycle, f"{unit} x {cores} cores at {mhz:,.0f} MHz{zen}"
+    width = {"Zen 4": ": 512-bit at half rate", "Zen 5": ": full-width 512-bit"}.get(zen, "")
+    return cores * mhz * 1e6 * per_cycle, f"{unit} x {cores} cores at {mhz:,.0f} MHz" + (f", {zen}{width}" if zen else "")
 
 
 def forward_flops(hf_model, lengths) -> np.ndarray:

